@@ -1,0 +1,38 @@
+"""Dagster resources, bound once in definitions.py. Secrets are EnvVars: resolved at launch, never shown."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from openphone_pipelines.resources.app_db import AppDatabase
+from openphone_pipelines.resources.mailer import MailerResource
+from openphone_pipelines.resources.openphone import OpenPhoneResource
+
+DEFAULT_BASE_URL = "https://api.openphone.com"
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources for the deployed code location, from the environment (README, Configuration)."""
+    app_db = AppDatabase(url=dg.EnvVar("DATABASE_URL"))
+    openphone = OpenPhoneResource(
+        api_key=dg.EnvVar("OPENPHONE_API_KEY"),
+        base_url=os.environ.get("OPENPHONE_BASE_URL") or DEFAULT_BASE_URL,
+        rate_limit_rps=float(os.environ.get("OPENPHONE_RATE_LIMIT_RPS") or 10),
+        app_db=app_db,
+    )
+    mailer = MailerResource(
+        host=os.environ.get("SMTP_HOST") or "127.0.0.1",
+        port=int(os.environ.get("SMTP_PORT") or 25),
+        security=os.environ.get("SMTP_SECURITY") or "none",
+        username=os.environ.get("SMTP_USERNAME") or None,
+        password=dg.EnvVar("SMTP_PASSWORD") if os.environ.get("SMTP_PASSWORD") else None,
+        sender=os.environ.get("ALERT_EMAIL_FROM") or "openphone-pipelines@localhost",
+        recipients=os.environ.get("ALERT_EMAIL_TO") or "",
+        webserver_base_url=os.environ.get("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000",
+    )
+    return {"app_db": app_db, "openphone": openphone, "mailer": mailer}
+
+
+__all__ = ["AppDatabase", "MailerResource", "OpenPhoneResource", "build_resources"]

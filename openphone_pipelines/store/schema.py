@@ -19,6 +19,8 @@ from sqlalchemy import (
     MetaData,
     Text,
     func,
+)
+from sqlalchemy import (
     text as sql,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB

@@ -1,7 +1,7 @@
 """initial schema: messages, webhook events, retry queue, health checks, reference tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 01:56:50.320958
 """
 

@@ -1,0 +1,140 @@
+"""Turning a stored webhook event into message rows: the one function the receiver, the retry
+sweep and manual replay all call, so the three paths can never disagree.
+
+Order of truth: the raw event is already committed (webhook_events). Processing runs in its own
+transaction (upsert + outcome together). A failure is recorded in a second transaction and
+classified: permanent (the payload itself is bad) goes dead at once, anything else is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from openphone_pipelines.openphone.probes import probe_nonce
+from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event
+from openphone_pipelines.store import health_checks, retry_queue
+from openphone_pipelines.store.messages import upsert_messages
+from openphone_pipelines.store.webhook_events import events_without_outcome, load_event, mark_event
+
+log = logging.getLogger(__name__)
+
+STANDARD_WEBHOOKS = "standard-webhooks"
+
+
+@dataclass(frozen=True)
+class ProcessingResult:
+    outcome: str  # processed | probe | ignored | failed
+    error_class: str | None = None  # transient | permanent, when failed
+    error: str | None = None
+    queue_status: str | None = None  # pending | dead, when failed
+
+
+def classify_error(exc: BaseException) -> str:
+    """Permanent when retrying cannot help (the payload is bad); transient otherwise."""
+    if isinstance(exc, PayloadError | ValidationError | UnicodeDecodeError):
+        return "permanent"
+    return "transient"
+
+
+def _describe(exc: BaseException) -> str:
+    # Never echo payload text into errors: the class and a short, payload-free reason only.
+    if isinstance(exc, ValidationError):
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors()[:5])
+        return f"ValidationError: invalid fields {fields}"
+    if isinstance(exc, OperationalError | DBAPIError):
+        return f"{type(exc).__name__}: {str(exc.orig).splitlines()[0] if exc.orig else 'database error'}"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def apply_event(engine: Engine, webhook_event_id: int) -> str:
+    """Parse and apply one stored event in one transaction; raises on failure. Returns the outcome."""
+    with engine.begin() as conn:
+        record = load_event(conn, webhook_event_id)
+        delivery_id = record.event_id if record.signature_scheme == STANDARD_WEBHOOKS else None
+        event = parse_webhook_event(record.raw_body, delivery_id)
+        message = event.message
+        if message is None:
+            outcome = "ignored"  # a known non-message event (calls, contacts): stored, nothing to apply
+        else:
+            nonce = probe_nonce(message.text)
+            if nonce is not None or health_checks.is_probe_message_id(conn, message.id):
+                health_checks.mark_probe_received(conn, nonce=nonce, message_id=message.id)
+                outcome = "probe"  # synthetic traffic never reaches the messages table
+            else:
+                upsert_messages(conn, [message], via="webhook")
+                outcome = "processed"
+        mark_event(conn, webhook_event_id, outcome)
+    return outcome
+
+
+def process_webhook_event(engine: Engine, webhook_event_id: int) -> ProcessingResult:
+    """First processing of a freshly stored event; a failure is queued (pending or dead)."""
+    try:
+        return ProcessingResult(apply_event(engine, webhook_event_id))
+    except Exception as exc:  # every failure is recorded, none escapes unclassified
+        error_class, error = classify_error(exc), _describe(exc)
+        log.warning("webhook event %s failed (%s): %s", webhook_event_id, error_class, error)
+        with engine.begin() as conn:
+            mark_event(conn, webhook_event_id, "failed", error)
+            status = retry_queue.enqueue_failure(conn, webhook_event_id, error_class=error_class, error=error)
+        return ProcessingResult("failed", error_class, error, status)
+
+
+def retry_claimed(engine: Engine, claim: retry_queue.ClaimedRetry) -> ProcessingResult:
+    """Reprocess one claimed queue row: resolved on success, backed off or dead on failure."""
+    try:
+        outcome = apply_event(engine, claim.webhook_event_id)
+    except Exception as exc:
+        error_class, error = classify_error(exc), _describe(exc)
+        with engine.begin() as conn:
+            mark_event(conn, claim.webhook_event_id, "failed", error)
+            status = retry_queue.mark_retry_failed(conn, claim.id, error_class=error_class, error=error)
+        return ProcessingResult("failed", error_class, error, status)
+    with engine.begin() as conn:
+        retry_queue.mark_resolved(conn, claim.id)
+    return ProcessingResult(outcome)
+
+
+@dataclass
+class SweepCounts:
+    claimed: int = 0
+    resolved: int = 0
+    retried_later: int = 0
+    dead: int = 0
+    adopted: int = 0
+    dead_event_ids: list[int] | None = None
+
+
+def sweep_due_retries(engine: Engine, *, batch_size: int = 100, max_rows: int | None = None,
+                      adopt_after_seconds: int = 300) -> SweepCounts:
+    """Drain due rows batch by batch until none are due (or `max_rows` were handled).
+
+    Events left `pending` by a receiver that died mid-request are adopted into the queue first,
+    so nothing committed is ever forgotten."""
+    counts = SweepCounts(dead_event_ids=[])
+    with engine.begin() as conn:
+        for event_row_id in events_without_outcome(conn, adopt_after_seconds):
+            retry_queue.enqueue_failure(conn, event_row_id, error_class="transient", due_now=True,
+                                        error="no processing outcome recorded (receiver interrupted)")
+            counts.adopted += 1
+    while max_rows is None or counts.claimed < max_rows:
+        limit = batch_size if max_rows is None else min(batch_size, max_rows - counts.claimed)
+        claims = retry_queue.claim_due_retries(engine, limit)
+        if not claims:
+            break
+        for claim in claims:
+            counts.claimed += 1
+            result = retry_claimed(engine, claim)
+            if result.outcome != "failed":
+                counts.resolved += 1
+            elif result.queue_status == "dead":
+                counts.dead += 1
+                counts.dead_event_ids.append(claim.webhook_event_id)
+            else:
+                counts.retried_later += 1
+    return counts
