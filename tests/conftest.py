@@ -103,3 +103,12 @@ def fresh(app_db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server for alert tests; `smtp_server.messages` holds what arrived."""
+    from tests.support.smtp import running_smtp_server
+
+    with running_smtp_server() as server:
+        yield server

@@ -1,5 +1,7 @@
-"""assets of the code location; definitions.py merges `defs` from here."""
+"""Assets of the code location: reconciliation (with its checks and schedules) and health history."""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from openphone_pipelines.assets import reconciliation, webhook_health
+
+defs = dg.Definitions.merge(reconciliation.defs, webhook_health.defs)

@@ -1,5 +1,7 @@
-"""jobs of the code location; definitions.py merges `defs` from here."""
+"""Jobs and their schedules: health probe, retry sweep, replay and cleanups."""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from openphone_pipelines.jobs import cleanup, health, retry
+
+defs = dg.Definitions.merge(health.defs, retry.defs, cleanup.defs)

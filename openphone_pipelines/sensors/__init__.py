@@ -1,5 +1,7 @@
-"""sensors of the code location; definitions.py merges `defs` from here."""
+"""Sensors: alerting on checks and run failures, health verification, retry triggering."""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from openphone_pipelines.sensors import alerts, health, retry
+
+defs = dg.Definitions.merge(alerts.defs, health.defs, retry.defs)

@@ -1,0 +1,5 @@
+"""Placeholder until this domain lands."""
+
+import dagster as dg
+
+defs = dg.Definitions()
