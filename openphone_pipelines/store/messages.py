@@ -7,18 +7,17 @@ makes concurrent writers the database's problem: rows are locked in id order, ne
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, or_, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, Engine, bindparam, text
 
 from openphone_pipelines.openphone.models import STATUS_RANK, Message
-from openphone_pipelines.store.schema import MessageRow
 
 SEEN_VIA = ("webhook", "reconciliation", "send")
-BATCH_SIZE = 1000  # 15 columns a row stays well under Postgres' 65,535 bind parameters
+BATCH_SIZE = 1000  # rows per statement: one round trip each, one array of 1,000 per column
 
 
 @dataclass(frozen=True)
@@ -60,76 +59,69 @@ def _dedupe(messages: Iterable[Message]) -> list[Message]:
     return [best[key] for key in sorted(best)]
 
 
-def _row(message: Message, via: str, now: datetime | None) -> dict:
-    row = {
-        "id": message.id,
-        "phone_number_id": message.phone_number_id,
-        "conversation_id": message.conversation_id,
-        "direction": message.direction,
-        "from_number": message.from_number,
-        "to_numbers": list(message.to_numbers),
-        "text": message.text,
-        "media": list(message.media),
-        "status": message.status,
-        "user_id": message.user_id,
-        "created_at": message.created_at,
-        "updated_at": message.effective_updated_at,
-        "first_seen_via": via,
+def _columns(messages: Sequence[Message]) -> dict[str, list]:
+    """The batch as one array per column: the statement below unnests them server-side."""
+    return {
+        "ids": [m.id for m in messages],
+        "line_ids": [m.phone_number_id for m in messages],
+        "conversation_ids": [m.conversation_id for m in messages],
+        "directions": [m.direction for m in messages],
+        "from_numbers": [m.from_number for m in messages],
+        "to_numbers": [json.dumps(list(m.to_numbers)) for m in messages],
+        "texts": [m.text for m in messages],
+        "media": [json.dumps(list(m.media)) for m in messages],
+        "statuses": [m.status for m in messages],
+        "user_ids": [m.user_id for m in messages],
+        "created": [m.created_at for m in messages],
+        "updated": [m.effective_updated_at for m in messages],
     }
-    if now is not None:
-        row["first_seen_at"] = now
-        row["last_synced_at"] = now
-    return row
 
 
-def _upsert_statement():
-    table = MessageRow.__table__
-    stmt = insert(table)
-    new, old = stmt.excluded, table.c
-    rank = func.message_status_rank
-    status_advances = or_(
-        rank(new.status) > rank(old.status),
-        (rank(new.status) == rank(old.status))
-        & (new.updated_at > func.coalesce(old.updated_at, old.created_at))
-        & (new.status != old.status),
-    )
-    fills_gap = or_(
-        *[
-            old_col.is_(None) & new_col.is_not(None)
-            for old_col, new_col in (
-                (old.phone_number_id, new.phone_number_id),
-                (old.conversation_id, new.conversation_id),
-                (old.from_number, new.from_number),
-                (old.text, new.text),
-                (old.user_id, new.user_id),
-            )
-        ],
-        (old.to_numbers == text("'{}'::text[]")) & (new.to_numbers != text("'{}'::text[]")),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[old.id],
-        set_={
-            "status": case((status_advances, new.status), else_=old.status),
-            "updated_at": case((status_advances, new.updated_at), else_=old.updated_at),
-            "phone_number_id": func.coalesce(old.phone_number_id, new.phone_number_id),
-            "conversation_id": func.coalesce(old.conversation_id, new.conversation_id),
-            "from_number": func.coalesce(old.from_number, new.from_number),
-            "text": func.coalesce(old.text, new.text),
-            "user_id": func.coalesce(old.user_id, new.user_id),
-            "to_numbers": text(
-                "CASE WHEN messages.to_numbers = '{}'::text[] THEN excluded.to_numbers"
-                " ELSE messages.to_numbers END"
-            ),
-            "media": text(
-                "CASE WHEN messages.media = '[]'::jsonb THEN excluded.media ELSE messages.media END"
-            ),
-            "last_synced_at": func.now(),
-        },
-        where=or_(status_advances, fills_gap),
-    ).returning(old.id, text("(xmax = 0) AS inserted"))
+# A status advances when its rank is higher, or equal with a newer provider updatedAt
+# (delivered vs undelivered); a terminal status therefore never regresses.
+_ADVANCES = """(message_status_rank(excluded.status) > message_status_rank(m.status)
+   OR (message_status_rank(excluded.status) = message_status_rank(m.status)
+       AND excluded.status <> m.status
+       AND excluded.updated_at > COALESCE(m.updated_at, m.created_at)))"""
 
+_FILLS_GAP = """((m.phone_number_id IS NULL AND excluded.phone_number_id IS NOT NULL)
+   OR (m.conversation_id IS NULL AND excluded.conversation_id IS NOT NULL)
+   OR (m.from_number IS NULL AND excluded.from_number IS NOT NULL)
+   OR (m.text IS NULL AND excluded.text IS NOT NULL)
+   OR (m.user_id IS NULL AND excluded.user_id IS NOT NULL)
+   OR (m.to_numbers = '{}' AND excluded.to_numbers <> '{}')
+   OR (m.media = '[]'::jsonb AND excluded.media <> '[]'::jsonb))"""
 
-_UPSERT = _upsert_statement()
+_UPSERT = text(
+    f"""
+    INSERT INTO messages AS m (id, phone_number_id, conversation_id, direction, from_number, to_numbers,
+                               text, media, status, user_id, created_at, updated_at, first_seen_via,
+                               first_seen_at, last_synced_at)
+    SELECT r.id, r.line_id, r.conversation_id, r.direction, r.from_number,
+           ARRAY(SELECT jsonb_array_elements_text(r.to_numbers::jsonb)), r.text, r.media::jsonb,
+           r.status, r.user_id, r.created_at, r.updated_at, :via,
+           COALESCE(CAST(:now AS timestamptz), now()), COALESCE(CAST(:now AS timestamptz), now())
+      FROM unnest(CAST(:ids AS text[]), CAST(:line_ids AS text[]), CAST(:conversation_ids AS text[]),
+                  CAST(:directions AS text[]), CAST(:from_numbers AS text[]), CAST(:to_numbers AS text[]),
+                  CAST(:texts AS text[]), CAST(:media AS text[]), CAST(:statuses AS text[]),
+                  CAST(:user_ids AS text[]), CAST(:created AS timestamptz[]), CAST(:updated AS timestamptz[]))
+           AS r(id, line_id, conversation_id, direction, from_number, to_numbers, text, media, status,
+                user_id, created_at, updated_at)
+    ON CONFLICT (id) DO UPDATE SET
+        status = CASE WHEN {_ADVANCES} THEN excluded.status ELSE m.status END,
+        updated_at = CASE WHEN {_ADVANCES} THEN excluded.updated_at ELSE m.updated_at END,
+        phone_number_id = COALESCE(m.phone_number_id, excluded.phone_number_id),
+        conversation_id = COALESCE(m.conversation_id, excluded.conversation_id),
+        from_number = COALESCE(m.from_number, excluded.from_number),
+        text = COALESCE(m.text, excluded.text),
+        user_id = COALESCE(m.user_id, excluded.user_id),
+        to_numbers = CASE WHEN m.to_numbers = '{{}}' THEN excluded.to_numbers ELSE m.to_numbers END,
+        media = CASE WHEN m.media = '[]'::jsonb THEN excluded.media ELSE m.media END,
+        last_synced_at = excluded.last_synced_at
+    WHERE {_ADVANCES} OR {_FILLS_GAP}
+    RETURNING m.id, (m.xmax = 0) AS inserted
+    """
+)
 
 
 def upsert_messages(
@@ -155,7 +147,7 @@ def _upsert_batches(conn: Connection, unique: Sequence[Message], via: str, now: 
     counts = UpsertCounts()
     for start in range(0, len(unique), BATCH_SIZE):
         batch = unique[start : start + BATCH_SIZE]
-        rows = conn.execute(_UPSERT.values([_row(m, via, now) for m in batch])).all()
+        rows = conn.execute(_UPSERT, {**_columns(batch), "via": via, "now": now}).all()
         inserted_ids = tuple(row.id for row in rows if row.inserted)
         changed = len(rows)
         counts += UpsertCounts(
