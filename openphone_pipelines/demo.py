@@ -1,0 +1,166 @@
+"""`make demo`: the whole product on one machine, with nothing to install or configure.
+
+Starts (or reuses) an embedded PostgreSQL with the app and Dagster databases, migrates, then runs
+the OpenPhone sandbox (history + live traffic, some webhooks dropped and duplicated), the webhook
+receiver under gunicorn, a local SMTP mailbox for alerts, and `dagster dev` (webserver + daemon).
+Ctrl-C stops everything it started. Set DATABASE_URL and DAGSTER_PG_URL to use your own server.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from openphone_pipelines.localpg import free_port, project_postgres
+from openphone_pipelines.store.db import upgrade
+
+ROOT = Path.cwd()
+LOCAL = ROOT / ".local"
+BIN = Path(sys.executable).parent
+SANDBOX_API_KEY = "sandbox-demo-key"
+
+
+def _wait_http(url: str, what: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{what} exited with code {proc.returncode}; see {LOCAL / 'logs'}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{what} did not answer at {url} within {timeout:.0f}s; see {LOCAL / 'logs'}")
+
+
+def _secret(path: Path) -> str:
+    """A webhook signing secret kept between demo runs (base64, like OpenPhone's `key`)."""
+    if not path.exists():
+        path.write_text(base64.b64encode(os.urandom(32)).decode())
+    return path.read_text().strip()
+
+
+class Processes:
+    """Children started in their own process groups, all stopped together."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        (LOCAL / "logs").mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(LOCAL / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.children.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _lines(base_url: str) -> tuple[dict, dict]:
+    """The sandbox's probe line and the monitored (main) line, as the sandbox describes itself."""
+    info = httpx.get(f"{base_url}/_sandbox/info", timeout=10).json()
+    return info["probeLine"], info["mainLine"]
+
+
+def main() -> int:
+    LOCAL.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    pg = None
+    if not env.get("DATABASE_URL"):
+        pg = project_postgres(ROOT)
+        print(f"starting embedded PostgreSQL in {pg.data_dir} (port {pg.port}) ...", flush=True)
+        pg.start()
+        pg.create_database("openphone_app")
+        pg.create_database("dagster")
+        env["DATABASE_URL"] = pg.url("openphone_app")
+        env.setdefault("DAGSTER_PG_URL", pg.url("dagster", driver="psycopg2"))
+    elif not env.get("DAGSTER_PG_URL"):
+        raise SystemExit("DATABASE_URL is set but DAGSTER_PG_URL is not: name a separate database for Dagster")
+    upgrade(env["DATABASE_URL"])
+    print("app database migrated", flush=True)
+
+    dagster_home = LOCAL / "dagster_home"
+    dagster_home.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+    env["DAGSTER_HOME"] = str(dagster_home)
+
+    sandbox_port, receiver_port, smtp_port = free_port(), free_port(), free_port()
+    dagster_port = int(env.get("DAGSTER_PORT", "3000"))
+    secret = _secret(LOCAL / "webhook_secret")
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    receiver_url = f"http://127.0.0.1:{receiver_port}"
+    env.update(
+        OPENPHONE_API_KEY=SANDBOX_API_KEY,
+        OPENPHONE_BASE_URL=sandbox_url,
+        OPENPHONE_WEBHOOK_SECRETS=secret,
+        RECEIVER_BIND=f"127.0.0.1:{receiver_port}",
+        RECEIVER_WORKERS=env.get("RECEIVER_WORKERS", "2"),
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        ALERT_EMAIL_TO=env.get("ALERT_EMAIL_TO", "operator@example.com"),
+        DAGSTER_WEBSERVER_URL=f"http://127.0.0.1:{dagster_port}",
+    )
+    mailbox = LOCAL / "mailbox"
+    procs = Processes()
+    try:
+        procs.start("smtp", [str(BIN / "python"), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                             "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)], env)
+        receiver = procs.start("receiver", [str(BIN / "openphone-receiver")], env)
+        _wait_http(f"{receiver_url}/healthz", "the webhook receiver", proc=receiver)
+        sandbox = procs.start("sandbox", [
+            str(BIN / "openphone-sandbox"), "serve", "--host", "127.0.0.1", "--port", str(sandbox_port),
+            "--seed", "7", "--api-key", SANDBOX_API_KEY, "--webhook-url", f"{receiver_url}/webhooks/openphone",
+            "--webhook-secret", secret, "--history-days", "3", "--messages-per-day", "300",
+            "--history-webhooks", "--live-rate", "0.2", "--drop-rate", "0.1", "--duplicate-rate", "0.05",
+        ], env)
+        _wait_http(f"{sandbox_url}/_sandbox/info", "the OpenPhone sandbox", proc=sandbox)
+        probe, main_line = _lines(sandbox_url)
+        env.update(OPENPHONE_PROBE_FROM=probe["id"], OPENPHONE_PROBE_TO=main_line["number"],
+                   OPENPHONE_PROBE_LINE_ID=probe["id"])
+        dagster = procs.start("dagster", [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"),
+                                          "-h", "127.0.0.1", "-p", str(dagster_port)], env)
+        _wait_http(f"http://127.0.0.1:{dagster_port}/server_info", "Dagster", timeout=180, proc=dagster)
+        print(
+            "\nopenphone_pipelines demo is running:\n"
+            f"  Dagster UI          http://127.0.0.1:{dagster_port}  (Assets > openphone_messages > Materialize)\n"
+            f"  webhook receiver    {receiver_url}/webhooks/openphone  (metrics: {receiver_url}/metrics)\n"
+            f"  OpenPhone sandbox   {sandbox_url}/v1  (truth: {sandbox_url}/_sandbox/ground-truth)\n"
+            f"  alert mailbox       {mailbox}  (SMTP 127.0.0.1:{smtp_port})\n"
+            f"  app database        {env['DATABASE_URL']}\n"
+            f"  logs                {LOCAL / 'logs'}\n"
+            "Press Ctrl-C to stop everything.",
+            flush=True,
+        )
+        while all(proc.poll() is None for _name, proc in procs.children):
+            time.sleep(1)
+        dead = [name for name, proc in procs.children if proc.poll() is not None]
+        print(f"stopped because {', '.join(dead)} exited; see {LOCAL / 'logs'}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        procs.stop()
+        if pg is not None:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
