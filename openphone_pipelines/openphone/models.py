@@ -98,3 +98,21 @@ class PhoneNumber(_Resource):
     name: str | None = None
     created_at: datetime | None = Field(default=None, alias="createdAt")
     updated_at: datetime | None = Field(default=None, alias="updatedAt")
+
+
+class WebhookEvent(_Resource):
+    """One webhook delivery, normalised across payload generations A (v2/v3), B (v4) and C (dated).
+
+    `event_id` is the dedupe key: the `EV…` id for A/B, the `webhook-id` header for C (falling back
+    to the body's id). `message` is set only for message events; `resource_id` is the id of
+    whatever object the event is about (message, call, contact...).
+    """
+
+    event_id: str
+    type: str
+    api_version: str | None = None
+    created_at: datetime | None = None
+    message: Message | None = None
+    resource_id: str | None = None
+    generation: str = "A"
+    delivery_id: str | None = None

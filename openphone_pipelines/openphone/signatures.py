@@ -1,0 +1,237 @@
+"""Webhook signature verification for both schemes OpenPhone uses (DESIGN rule 8, reference §3.4-3.5).
+
+- Legacy (generations A and B): `openphone-signature: hmac;1;<ts>;<base64>` over `<ts>.<raw body>`,
+  key = base64-decoded secret, timestamp usually in *milliseconds*.
+- Standard Webhooks (generation C): `webhook-id`, `webhook-timestamp` (seconds) and
+  `webhook-signature: v1,<base64> ...` over `<id>.<ts>.<raw body>`, secret `whsec_<base64>`.
+
+Raw bytes only, constant-time comparison, a symmetric timestamp window, and several secrets so a
+secret can be rotated without dropping deliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+SECRETS_ENV_VAR = "OPENPHONE_WEBHOOK_SECRETS"
+LEGACY_HEADER = "openphone-signature"
+SW_ID_HEADER = "webhook-id"
+SW_TIMESTAMP_HEADER = "webhook-timestamp"
+SW_SIGNATURE_HEADER = "webhook-signature"
+
+Scheme = Literal["openphone-legacy", "standard-webhooks"]
+
+
+class SignatureError(Exception):
+    """The delivery is not provably from OpenPhone; answer 401 and store nothing."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class VerifiedDelivery:
+    """What a valid signature proves: the scheme, the delivery id (Standard Webhooks) and when."""
+
+    scheme: Scheme
+    delivery_id: str | None
+    timestamp: datetime
+
+
+def decode_secret(secret: str) -> bytes:
+    """HMAC key bytes of a secret: optional `whsec_` prefix stripped, then standard base64."""
+    value = secret.strip()
+    if value.startswith("whsec_"):
+        value = value[len("whsec_") :]
+    value += "=" * (-len(value) % 4)  # tolerate stripped padding
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("webhook secret is not valid base64") from None
+    if not key:
+        raise ValueError("webhook secret decodes to no bytes")
+    return key
+
+
+def parse_secrets(value: str) -> list[str]:
+    """Split the comma-separated `OPENPHONE_WEBHOOK_SECRETS`; every entry must be valid base64."""
+    secrets = [part.strip() for part in (value or "").split(",") if part.strip()]
+    if not secrets:
+        raise ValueError(f"{SECRETS_ENV_VAR} holds no secret")
+    for position, secret in enumerate(secrets, start=1):
+        try:
+            decode_secret(secret)
+        except ValueError as exc:  # never echo the secret itself
+            raise ValueError(f"{SECRETS_ENV_VAR}: secret #{position} is invalid: {exc}") from None
+    return secrets
+
+
+def _parse_timestamp(raw: str, *, milliseconds_allowed: bool) -> float:
+    """Seconds since the epoch; with `milliseconds_allowed`, 13+ digits are read as milliseconds."""
+    if not raw.isdigit():  # also refuses signs, spaces and non-ASCII digits
+        raise SignatureError("timestamp is not a non-negative integer")
+    number = int(raw)
+    if milliseconds_allowed and len(raw) >= 13:
+        return number / 1000.0
+    return float(number)
+
+
+def _check_window(ts: float, now: float, tolerance_seconds: int) -> str | None:
+    if ts < now - tolerance_seconds:
+        return "timestamp too old (outside tolerance)"
+    if ts > now + tolerance_seconds:
+        return "timestamp in the future (outside tolerance)"
+    return None
+
+
+def _b64_signature(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _matches(keys: Sequence[bytes], signed: bytes, given: bytes) -> bool:
+    matched = False
+    for key in keys:  # check every key, so timing does not reveal which secret matched
+        expected = hmac.new(key, signed, hashlib.sha256).digest()
+        matched |= hmac.compare_digest(expected, given)
+    return matched
+
+
+def _verify_legacy(
+    header: str, body: bytes, keys: Sequence[bytes], now: float, tolerance: int
+) -> VerifiedDelivery:
+    reason = "no usable hmac;1 signature in openphone-signature"
+    for entry in header.split(","):
+        parts = [p.strip() for p in entry.strip().split(";")]
+        if len(parts) != 4 or parts[0].lower() != "hmac" or parts[1] != "1":
+            continue
+        ts_raw, sig_raw = parts[2], parts[3]
+        try:
+            ts = _parse_timestamp(ts_raw, milliseconds_allowed=True)
+        except SignatureError as exc:
+            reason = exc.reason
+            continue
+        given = _b64_signature(sig_raw)
+        if given is None:
+            reason = "signature is not base64"
+            continue
+        if not _matches(keys, ts_raw.encode("ascii") + b"." + body, given):
+            reason = "signature mismatch"
+            continue
+        window = _check_window(ts, now, tolerance)
+        if window:
+            reason = window
+            continue
+        return VerifiedDelivery("openphone-legacy", None, datetime.fromtimestamp(ts, UTC))
+    raise SignatureError(reason)
+
+
+def _verify_standard(
+    delivery_id: str | None,
+    ts_raw: str | None,
+    header: str,
+    body: bytes,
+    keys: Sequence[bytes],
+    now: float,
+    tolerance: int,
+) -> VerifiedDelivery:
+    if not delivery_id:
+        raise SignatureError("missing webhook-id header")
+    if not ts_raw:
+        raise SignatureError("missing webhook-timestamp header")
+    ts_raw = ts_raw.strip()
+    ts = _parse_timestamp(ts_raw, milliseconds_allowed=False)
+    signed = f"{delivery_id}.{ts_raw}.".encode() + body
+    reason = "no v1 signature in webhook-signature"
+    for entry in header.split():
+        version, _, sig_raw = entry.partition(",")
+        if version != "v1" or not sig_raw:
+            continue
+        given = _b64_signature(sig_raw)
+        if given is None:
+            reason = "signature is not base64"
+            continue
+        if _matches(keys, signed, given):
+            window = _check_window(ts, now, tolerance)
+            if window:
+                raise SignatureError(window)
+            return VerifiedDelivery("standard-webhooks", delivery_id, datetime.fromtimestamp(ts, UTC))
+        reason = "signature mismatch"
+    raise SignatureError(reason)
+
+
+def verify_webhook(
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[str],
+    *,
+    now: float | None = None,
+    tolerance_seconds: int = 300,
+) -> VerifiedDelivery:
+    """Verify a delivery against every configured secret; raise `SignatureError` on failure.
+
+    A misconfigured secret raises ValueError instead: that is our fault, and answering 5xx makes
+    OpenPhone retry, whereas a 401 would lose the event.
+    """
+    if isinstance(secrets, str):
+        raise ValueError("secrets must be a list of secrets, not one string (see parse_secrets)")
+    if not secrets:
+        raise ValueError(f"no webhook secret configured ({SECRETS_ENV_VAR})")
+    keys = [decode_secret(secret) for secret in secrets]
+    if not isinstance(body, bytes | bytearray):
+        raise TypeError("body must be the raw request bytes")
+    body = bytes(body)
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    current = time.time() if now is None else now
+
+    failures: list[str] = []
+    if SW_SIGNATURE_HEADER in lowered:
+        try:
+            return _verify_standard(
+                lowered.get(SW_ID_HEADER),
+                lowered.get(SW_TIMESTAMP_HEADER),
+                lowered[SW_SIGNATURE_HEADER],
+                body,
+                keys,
+                current,
+                tolerance_seconds,
+            )
+        except SignatureError as exc:
+            failures.append(f"standard-webhooks: {exc.reason}")
+    if LEGACY_HEADER in lowered:
+        try:
+            return _verify_legacy(lowered[LEGACY_HEADER], body, keys, current, tolerance_seconds)
+        except SignatureError as exc:
+            failures.append(f"openphone-legacy: {exc.reason}")
+    if not failures:
+        raise SignatureError("missing signature headers (openphone-signature or webhook-signature)")
+    raise SignatureError("; ".join(failures))
+
+
+def sign_legacy(body: bytes, secret: str, timestamp_ms: int) -> str:
+    """An `openphone-signature` header value for `body` (for tests and the sandbox's sender)."""
+    ts = str(timestamp_ms)
+    digest = hmac.new(decode_secret(secret), ts.encode("ascii") + b"." + body, hashlib.sha256).digest()
+    return f"hmac;1;{ts};{base64.b64encode(digest).decode('ascii')}"
+
+
+def sign_standard(body: bytes, secret: str, delivery_id: str, timestamp_s: int) -> dict[str, str]:
+    """Standard Webhooks headers for `body` (for tests and the sandbox's sender)."""
+    signed = f"{delivery_id}.{timestamp_s}.".encode() + body
+    digest = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
+    return {
+        SW_ID_HEADER: delivery_id,
+        SW_TIMESTAMP_HEADER: str(timestamp_s),
+        SW_SIGNATURE_HEADER: f"v1,{base64.b64encode(digest).decode('ascii')}",
+    }

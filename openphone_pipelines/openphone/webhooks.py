@@ -1,0 +1,210 @@
+"""Parse webhook bodies of all three payload generations into `WebhookEvent` (reference §3.1-3.3).
+
+A (app-created, apiVersion v2/v3): `data.object`, `body`, `to` as a string.
+B (API-created, apiVersion v4):    `data.object`, `text`, `to` as an array.
+C (dated, apiVersion 2026-03-30):  `data.resource` + `data.context`; dedupe on the `webhook-id` header.
+
+`event_identity` never raises, so the receiver can store *every* signed delivery under a stable key
+before trying to parse it (DESIGN rule 2); `parse_webhook_event` raises `PayloadError` (permanent)
+for anything it cannot turn into an event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .models import Message, WebhookEvent
+
+MESSAGE_EVENT_TYPES = frozenset(
+    {"message.received", "message.delivered", "message.failed", "message.undelivered"}
+)
+# Event families we know and deliberately do not turn into messages. WHG samples name the summary
+# and transcript events `callSummary` / `callTranscript`; HKD names app task events with `_`.
+OTHER_EVENT_PREFIXES = ("call.", "contact.", "task.", "task_")
+OTHER_EVENT_TYPES = frozenset({"callSummary", "callTranscript"})
+
+# Missing direction/status on a message object is inferred from the event type (seen in dated
+# payloads whose resource may leave them to the envelope).
+_DIRECTION_BY_TYPE = {
+    "message.received": "incoming",
+    "message.delivered": "outgoing",
+    "message.failed": "outgoing",
+    "message.undelivered": "outgoing",
+}
+_STATUS_BY_TYPE = {
+    "message.received": "received",
+    "message.delivered": "delivered",
+    "message.failed": "failed",
+    "message.undelivered": "undelivered",
+}
+
+
+class PayloadError(ValueError):
+    """The body is signed but cannot be understood: a permanent failure (dead letter, replayable)."""
+
+
+def is_message_event(event_type: str | None) -> bool:
+    return event_type in MESSAGE_EVENT_TYPES
+
+
+def is_known_event_type(event_type: str | None) -> bool:
+    if not event_type:
+        return False
+    return (
+        event_type in MESSAGE_EVENT_TYPES
+        or event_type in OTHER_EVENT_TYPES
+        or event_type.startswith(OTHER_EVENT_PREFIXES)
+    )
+
+
+def body_digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _load(body: bytes) -> Any:
+    if isinstance(body, str):  # be forgiving to callers that decoded already
+        body = body.encode("utf-8")
+    return json.loads(body)
+
+
+def event_identity(body: bytes, delivery_id: str | None = None) -> tuple[str, str | None]:
+    """(event_id, event_type) without validation; never raises.
+
+    The id is the `webhook-id` delivery id when given (generation C), else the body's `id`, else a
+    sha256 of the raw bytes, so even an unparseable signed body has a stable dedupe key.
+    """
+    event_type: str | None = None
+    payload_id: str | None = None
+    try:
+        data = _load(body)
+        if isinstance(data, dict):
+            if isinstance(data.get("type"), str) and data["type"]:
+                event_type = data["type"]
+            if isinstance(data.get("id"), str) and data["id"].strip():
+                payload_id = data["id"].strip()
+    except Exception:  # noqa: BLE001 - the contract is "never raises"
+        pass
+    if delivery_id and delivery_id.strip():
+        return delivery_id.strip(), event_type
+    if payload_id:
+        return payload_id, event_type
+    try:
+        return body_digest(bytes(body) if not isinstance(body, str) else body.encode()), event_type
+    except Exception:  # noqa: BLE001
+        return body_digest(repr(body).encode()), event_type
+
+
+def _parse_created_at(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000.0 if value > 10**11 else float(value)
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise PayloadError(f"createdAt is not ISO 8601: {value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise PayloadError(f"createdAt has an unexpected type {type(value).__name__}")
+
+
+def _generation(payload: dict[str, Any], data: dict[str, Any]) -> str:
+    if "resource" in data and "object" not in data:
+        return "C"
+    return "B" if payload.get("apiVersion") == "v4" else "A"
+
+
+def _from_context(context: Any, *names: str) -> Any:
+    """First of `names` found in the dated payload's `data.context` (`x` or `{x: {id}}` forms)."""
+    if not isinstance(context, dict):
+        return None
+    for name in names:
+        value = context.get(name)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            return value["id"]
+    return None
+
+
+def _message_fields(event_type: str, obj: dict[str, Any], context: Any) -> dict[str, Any]:
+    fields = dict(obj)
+    fields.setdefault("direction", _DIRECTION_BY_TYPE[event_type])
+    fields.setdefault("status", _STATUS_BY_TYPE[event_type])
+    if not fields.get("phoneNumberId"):
+        found = _from_context(context, "phoneNumberId", "phoneNumber")
+        if found and found.startswith("PN"):
+            fields["phoneNumberId"] = found
+    if not fields.get("conversationId"):
+        found = _from_context(context, "conversationId", "conversation")
+        if found:
+            fields["conversationId"] = found
+    return fields
+
+
+def parse_webhook_event(body: bytes, delivery_id: str | None = None) -> WebhookEvent:
+    """Parse one delivery body; `delivery_id` is the `webhook-id` header (generation C) if any."""
+    try:
+        payload = _load(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(f"body is a JSON {type(payload).__name__}, expected an object")
+
+    event_type = payload.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise PayloadError("event has no type")
+    payload_id = payload.get("id") if isinstance(payload.get("id"), str) else None
+    event_id = (delivery_id or "").strip() or (payload_id or "").strip()
+    if not event_id:
+        raise PayloadError("event has no id (and no webhook-id delivery id)")
+    if not is_known_event_type(event_type):
+        raise PayloadError(f"unknown event type {event_type!r}")
+
+    data = payload.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PayloadError("event data is not an object")
+    generation = _generation(payload, data)
+    obj = data.get("resource") if generation == "C" else data.get("object")
+    api_version = payload.get("apiVersion")
+
+    message: Message | None = None
+    if event_type in MESSAGE_EVENT_TYPES:
+        if not isinstance(obj, dict):
+            raise PayloadError(f"{event_type} carries no message object")
+        try:
+            message = Message.model_validate(_message_fields(event_type, obj, data.get("context")))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise PayloadError(f"{event_type} message failed validation: {problems}") from None
+
+    resource_id = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+    return WebhookEvent(
+        event_id=event_id,
+        type=event_type,
+        api_version=str(api_version) if api_version is not None else None,
+        created_at=_parse_created_at(payload.get("createdAt")),
+        message=message,
+        resource_id=resource_id,
+        generation=generation,
+        delivery_id=delivery_id or None,
+    )
+
+
+__all__ = [
+    "MESSAGE_EVENT_TYPES",
+    "PayloadError",
+    "WebhookEvent",
+    "event_identity",
+    "is_known_event_type",
+    "is_message_event",
+    "parse_webhook_event",
+]
