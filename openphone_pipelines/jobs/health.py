@@ -1,5 +1,54 @@
-"""Placeholder until this domain lands."""
+"""The hourly webhook health probe: one SMS through the OpenPhone API, recorded before it is sent.
+
+The job only sends; the `webhook_health_probe_sensor` verifies arrival, times probes out and
+alerts. The job never retries (no op retry policy, run retries off): a resend could text twice.
+"""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from openphone_pipelines import health
+from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
+
+
+@dg.op(description="Send one probe SMS from the probe line to the monitored line; never resent.")
+def send_health_probe(context: dg.OpExecutionContext, app_db: AppDatabase, openphone: OpenPhoneResource,
+                      mailer: MailerResource) -> dg.Output[dict]:
+    settings = health.probe_settings_from_env()
+    # max_retries=0 for the send path is enforced by the client itself (POST is never blind-retried);
+    # reads on this client would retry, but the probe makes none.
+    with openphone.client() as client:
+        result = health.send_probe(app_db.engine, client, settings)
+    if result.status == "failed":
+        # Email now; the verification sensor also alerts from the table if this email fails.
+        health.alert_failed_probes(app_db.engine, mailer.settings(), context_url=mailer.run_url(context.run_id))
+    context.log.info(f"probe {result.probe_id}: {result.status}")
+    return dg.Output(
+        {"probe_id": result.probe_id, "status": result.status},
+        metadata={
+            "probe_id": result.probe_id,
+            "status": result.status,
+            "nonce": result.nonce,
+            "message_id": result.message_id or "",
+            "error": result.error or "",
+        },
+    )
+
+
+@dg.job(
+    description="Hourly end-to-end webhook check: send a probe SMS and record it (the sensor verifies it).",
+    tags={"dagster/max_retries": "0"},  # a retried run would send a second SMS
+)
+def webhook_health_probe_job() -> None:
+    send_health_probe()
+
+
+webhook_health_probe_schedule = dg.ScheduleDefinition(
+    name="webhook_health_probe_schedule",
+    job=webhook_health_probe_job,
+    cron_schedule="0 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour on the hour (UTC): send one health probe.",
+)
+
+defs = dg.Definitions(jobs=[webhook_health_probe_job], schedules=[webhook_health_probe_schedule])

@@ -86,3 +86,118 @@ def delete_probes_older_than(engine: Engine, days: int) -> int:
             text("DELETE FROM webhook_health_checks WHERE sent_at < now() - :days * interval '1 day'"),
             {"days": days},
         ).rowcount
+
+
+@dataclass(frozen=True)
+class FailedProbe:
+    id: int
+    nonce: str
+    sent_at: datetime
+    error: str | None
+
+
+def unalerted_failed_probes(conn: Connection, within_hours: int = 24) -> list[FailedProbe]:
+    """Failed probes nobody was told about yet: alerting reads this, not the timeout's return value,
+    so an alert whose email failed is tried again on the next tick instead of being lost."""
+    rows = conn.execute(
+        text(
+            "SELECT id, nonce, sent_at, error FROM webhook_health_checks"
+            " WHERE status = 'failed' AND alerted_at IS NULL"
+            " AND sent_at > now() - :hours * interval '1 hour' ORDER BY id"
+        ),
+        {"hours": within_hours},
+    ).all()
+    return [FailedProbe(r.id, r.nonce, r.sent_at, r.error) for r in rows]
+
+
+def mark_probe_alerted(conn: Connection, probe_id: int) -> None:
+    conn.execute(
+        text("UPDATE webhook_health_checks SET alerted_at = COALESCE(alerted_at, now()) WHERE id = :id"),
+        {"id": probe_id},
+    )
+
+
+@dataclass(frozen=True)
+class ProbeOutage:
+    """No probe has succeeded since `since` (the last success, or the first probe when none ever did)."""
+
+    last_success_id: int | None
+    since: datetime
+    silent_seconds: float
+
+
+def probe_outage(conn: Connection, threshold_seconds: int) -> ProbeOutage | None:
+    """An outage when no probe succeeded for `threshold_seconds` while probes were being sent.
+
+    Measured from the last success, or from the first probe when none ever succeeded, so a fresh
+    install with no history does not alert before the check has had a chance to run."""
+    row = conn.execute(
+        text(
+            """
+            SELECT (SELECT id FROM webhook_health_checks WHERE status = 'received'
+                     ORDER BY received_at DESC LIMIT 1) AS last_id,
+                   (SELECT max(received_at) FROM webhook_health_checks WHERE status = 'received') AS last_at,
+                   (SELECT min(sent_at) FROM webhook_health_checks) AS first_sent,
+                   now() AS now
+            """
+        )
+    ).one()
+    since = row.last_at or row.first_sent
+    if since is None:
+        return None
+    silent = (row.now - since).total_seconds()
+    if silent < threshold_seconds:
+        return None
+    return ProbeOutage(row.last_id, since, silent)
+
+
+@dataclass(frozen=True)
+class ProbeStats:
+    """Success rate and latency over a window; pending probes are not counted either way."""
+
+    window_hours: int
+    probes: int
+    received: int
+    failed: int
+    pending: int
+    success_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    latency_max_ms: int | None
+
+
+def probe_stats(conn: Connection, window_hours: int) -> ProbeStats:
+    row = conn.execute(
+        text(
+            """
+            SELECT count(*) AS probes,
+                   count(*) FILTER (WHERE status = 'received') AS received,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'sent') AS pending,
+                   percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms)
+                       FILTER (WHERE status = 'received') AS p50,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+                       FILTER (WHERE status = 'received') AS p95,
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)
+                       FILTER (WHERE status = 'received') AS p99,
+                   max(latency_ms) FILTER (WHERE status = 'received') AS max_ms
+              FROM webhook_health_checks
+             WHERE sent_at > now() - :hours * interval '1 hour'
+            """
+        ),
+        {"hours": window_hours},
+    ).one()
+    decided = row.received + row.failed
+    return ProbeStats(
+        window_hours=window_hours,
+        probes=row.probes,
+        received=row.received,
+        failed=row.failed,
+        pending=row.pending,
+        success_rate=(row.received / decided) if decided else None,
+        latency_p50_ms=row.p50,
+        latency_p95_ms=row.p95,
+        latency_p99_ms=row.p99,
+        latency_max_ms=row.max_ms,
+    )

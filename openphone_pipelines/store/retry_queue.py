@@ -46,7 +46,8 @@ def enqueue_failure(
             INSERT INTO failed_webhook_queue (webhook_event_id, error_class, status, attempts,
                                               next_retry_at, last_error)
             VALUES (:eid, :cls, :status, 0,
-                    CASE WHEN :delay IS NULL THEN NULL ELSE now() + :delay * interval '1 second' END, :err)
+                    CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
+                         ELSE now() + CAST(:delay AS double precision) * interval '1 second' END, :err)
             ON CONFLICT (webhook_event_id) DO UPDATE
                SET error_class = excluded.error_class, status = excluded.status,
                    next_retry_at = excluded.next_retry_at, last_error = excluded.last_error,
@@ -125,7 +126,8 @@ def mark_retry_failed(
             """
             UPDATE failed_webhook_queue
                SET status = :status, error_class = :cls, last_error = :err, claimed_at = NULL, updated_at = now(),
-                   next_retry_at = CASE WHEN :delay IS NULL THEN NULL ELSE now() + :delay * interval '1 second' END
+                   next_retry_at = CASE WHEN CAST(:delay AS double precision) IS NULL THEN NULL
+                         ELSE now() + CAST(:delay AS double precision) * interval '1 second' END
              WHERE id = :id
             """
         ),
@@ -142,11 +144,13 @@ def reset_for_replay(
     received_to: datetime | None = None,
     all_dead: bool = False,
 ) -> list[int]:
-    """Make dead, discarded or pending rows due now with a fresh attempt budget; resolved rows are
-    left alone (replaying them is a no-op). Returns the ids reset."""
+    """Make dead or pending rows (and discarded ones named by id) due now with a fresh attempt
+    budget; resolved rows are left alone (replaying them is a no-op). Returns the ids reset."""
     if not (queue_ids or received_from or received_to or all_dead):
         raise ValueError("replay needs ids, a time range, or all_dead")
-    clauses = ["q.status IN ('dead', 'discarded', 'pending')"]
+    # Naming rows by id may revive a discarded one; a range or "all dead" never does.
+    revivable = "('dead', 'discarded', 'pending')" if queue_ids else "('dead', 'pending')"
+    clauses = [f"q.status IN {revivable}"]
     params: dict = {}
     if queue_ids:
         clauses.append("q.id = ANY(:ids)")
