@@ -51,8 +51,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def apply_event(engine: Engine, webhook_event_id: int) -> str:
-    """Parse and apply one stored event in one transaction; raises on failure. Returns the outcome."""
+def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int | None = None) -> str:
+    """Parse and apply one stored event in one transaction; raises on failure. Returns the outcome.
+
+    `resolves_queue_id` marks that retry-queue row resolved in the same transaction, so a row is
+    resolved exactly when its event was applied."""
     with engine.begin() as conn:
         record = load_event(conn, webhook_event_id)
         delivery_id = record.event_id if record.signature_scheme == STANDARD_WEBHOOKS else None
@@ -69,6 +72,8 @@ def apply_event(engine: Engine, webhook_event_id: int) -> str:
                 upsert_messages(conn, [message], via="webhook")
                 outcome = "processed"
         mark_event(conn, webhook_event_id, outcome)
+        if resolves_queue_id is not None:
+            retry_queue.mark_resolved(conn, resolves_queue_id)
     return outcome
 
 
@@ -88,15 +93,13 @@ def process_webhook_event(engine: Engine, webhook_event_id: int) -> ProcessingRe
 def retry_claimed(engine: Engine, claim: retry_queue.ClaimedRetry) -> ProcessingResult:
     """Reprocess one claimed queue row: resolved on success, backed off or dead on failure."""
     try:
-        outcome = apply_event(engine, claim.webhook_event_id)
+        outcome = apply_event(engine, claim.webhook_event_id, resolves_queue_id=claim.id)
     except Exception as exc:
         error_class, error = classify_error(exc), _describe(exc)
         with engine.begin() as conn:
             mark_event(conn, claim.webhook_event_id, "failed", error)
             status = retry_queue.mark_retry_failed(conn, claim.id, error_class=error_class, error=error)
         return ProcessingResult("failed", error_class, error, status)
-    with engine.begin() as conn:
-        retry_queue.mark_resolved(conn, claim.id)
     return ProcessingResult(outcome)
 
 
