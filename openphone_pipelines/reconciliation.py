@@ -1,0 +1,417 @@
+"""Daily reconciliation: walk OpenPhone as it really is and back-fill what the webhooks missed.
+
+v1 has no "every message since T" call (reference/openphone-api.md §5.1), so the walk is
+phone numbers -> conversations per line (`updatedAfter` = window start - overlap) -> messages per
+conversation (`phoneNumberId` + `participants`, created in [start - overlap, end + overlap)).
+The query windows overlap because edge inclusivity is undocumented (§5.6); rows are then kept
+only when created in [start, end), so each message belongs to exactly one UTC day and the
+"inserted" figure of a day is exactly the messages its webhooks missed. Writes go through
+`upsert_messages`, the same forward-only path the receiver uses. Plain Python: no dagster here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql import insert
+
+from openphone_pipelines.openphone.client import OpenPhoneClient
+from openphone_pipelines.openphone.models import Conversation, Message, PhoneNumber
+from openphone_pipelines.openphone.probes import is_probe_message
+from openphone_pipelines.store.messages import BATCH_SIZE, upsert_messages
+from openphone_pipelines.store.schema import ConversationRow, PhoneNumberRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OVERLAP = timedelta(minutes=10)
+DEFAULT_CONCURRENCY = 4  # enough in-flight requests to fill 10 req/s at real-API latencies
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DayFigures:
+    """What one UTC day of the window contained and what the walk did to it."""
+
+    day: date
+    messages_seen: int = 0
+    inserted: int = 0
+    repaired: int = 0
+    unchanged: int = 0
+    probes_skipped: int = 0
+    api_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ReconcileReport:
+    """Figures of one reconciliation walk (whole window plus a per-day split)."""
+
+    start: datetime
+    end: datetime
+    lines_scanned: int = 0
+    lines_skipped: int = 0
+    conversations_listed: int = 0
+    conversations_scanned: int = 0
+    api_calls: int = 0
+    pages: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    duration_s: float = 0.0
+    days: dict[date, DayFigures] = field(default_factory=dict)
+    # (line id, conversation id) -> messages inserted there, i.e. missed by the webhooks
+    misses: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(d, name) for d in self.days.values())
+
+    @property
+    def messages_seen(self) -> int:
+        return self._sum("messages_seen")
+
+    @property
+    def inserted(self) -> int:
+        return self._sum("inserted")
+
+    @property
+    def repaired(self) -> int:
+        return self._sum("repaired")
+
+    @property
+    def unchanged(self) -> int:
+        return self._sum("unchanged")
+
+    @property
+    def probes_skipped(self) -> int:
+        return self._sum("probes_skipped")
+
+    @property
+    def api_ids(self) -> set[str]:
+        return set().union(*(d.api_ids for d in self.days.values())) if self.days else set()
+
+
+def utc_days(start: datetime, end: datetime) -> list[date]:
+    """The UTC calendar days whose midnight-to-midnight span intersects [start, end)."""
+    first = start.astimezone(UTC).date()
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def probe_message_ids(engine: Engine, start: datetime, end: datetime) -> set[str]:
+    """Ids of health-probe sends recorded around the window (never customer traffic, DESIGN rule 7)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sent_message_id FROM webhook_health_checks WHERE sent_message_id IS NOT NULL"
+                " AND sent_at >= :start AND sent_at < :end"
+            ),
+            {"start": start - timedelta(days=1), "end": end + timedelta(days=1)},
+        )
+        return {row.sent_message_id for row in rows}
+
+
+def store_phone_numbers(engine: Engine, numbers: Sequence[PhoneNumber]) -> None:
+    """Keep `phone_numbers` as reconciliation sees it (referential integrity reads it)."""
+    if not numbers:
+        return
+    table = PhoneNumberRow.__table__
+    stmt = insert(table).values([{"id": n.id, "number": n.number, "name": n.name} for n in numbers])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={"number": stmt.excluded.number, "name": stmt.excluded.name, "last_synced_at": text("now()")},
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def store_conversations(engine: Engine, conversations: Sequence[Conversation]) -> None:
+    """Upsert conversations by id, batched (one statement per 1,000)."""
+    table = ConversationRow.__table__
+    unique = {c.id: c for c in conversations}
+    rows = [
+        {
+            "id": c.id,
+            "phone_number_id": c.phone_number_id,
+            "participants": list(c.participants),
+            "name": c.name,
+            "last_activity_at": c.last_activity_at,
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+        }
+        for c in sorted(unique.values(), key=lambda c: c.id)
+    ]
+    with engine.begin() as conn:
+        for i in range(0, len(rows), BATCH_SIZE):
+            stmt = insert(table).values(rows[i : i + BATCH_SIZE])
+            new = stmt.excluded
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.id],
+                    set_={
+                        "phone_number_id": new.phone_number_id,
+                        "participants": new.participants,
+                        "name": new.name,
+                        "last_activity_at": new.last_activity_at,
+                        "created_at": new.created_at,
+                        "updated_at": new.updated_at,
+                        "last_synced_at": text("now()"),
+                    },
+                )
+            )
+
+
+def list_window_conversations(
+    client: OpenPhoneClient,
+    line: PhoneNumber,
+    start: datetime,
+    end: datetime,
+    overlap: timedelta,
+    progress: Progress,
+) -> list[Conversation]:
+    """Conversations of one line that can hold messages created in the (overlapped) window.
+
+    `updatedAfter` drops conversations idle since before the window; a conversation created after
+    the window cannot hold messages from it, so it is dropped too (saves one request each)."""
+    out: list[Conversation] = []
+    listed = 0
+    for page_no, page in enumerate(
+        client.iter_conversation_pages(phone_numbers=[line.id], updated_after=start - overlap), start=1
+    ):
+        listed += len(page)
+        out.extend(c for c in page if c.created_at is None or c.created_at < end + overlap)
+        progress(f"line {line.id}: conversations page {page_no} ({listed} listed, {len(out)} to scan)")
+    return out
+
+
+def _fetch_conversation(
+    client: OpenPhoneClient, conv: Conversation, start: datetime, end: datetime, overlap: timedelta
+) -> tuple[Conversation, list[Message], int]:
+    """Every message of one conversation in the overlapped window; returns (conv, messages, pages)."""
+    messages: list[Message] = []
+    pages = 0
+    for page in client.iter_message_pages(
+        phone_number_id=conv.phone_number_id,
+        participants=conv.participants,
+        created_after=start - overlap,
+        created_before=end + overlap,
+    ):
+        pages += 1
+        messages.extend(page)
+    return conv, messages, pages
+
+
+def _complete(message: Message, conv: Conversation) -> Message:
+    """Fill the line and conversation from the conversation we listed it under, when missing."""
+    update = {}
+    if message.conversation_id is None:
+        update["conversation_id"] = conv.id
+    if message.phone_number_id is None:
+        update["phone_number_id"] = conv.phone_number_id
+    return message.model_copy(update=update) if update else message
+
+
+def walk_window(
+    client: OpenPhoneClient,
+    start: datetime,
+    end: datetime,
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    skip_line_ids: Iterable[str] = (),
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    on_lines: Callable[[list[PhoneNumber]], None] | None = None,
+    on_conversations: Callable[[list[Conversation]], None] | None = None,
+    report: ReconcileReport | None = None,
+) -> Iterator[tuple[Conversation, list[Message]]]:
+    """Yield (conversation, its messages from the overlapped window), fetching conversations in
+    parallel; each line's conversations are listed before its messages are walked."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    say = progress or (lambda _msg: None)
+    skip = {s for s in skip_line_ids if s}
+    lines = client.list_phone_numbers()
+    if on_lines:
+        on_lines(lines)
+    say(f"{len(lines)} lines; window {start.isoformat()} .. {end.isoformat()} (overlap {overlap})")
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="reconcile") as pool:
+        for line in lines:
+            if line.id in skip:
+                if report:
+                    report.lines_skipped += 1
+                say(f"line {line.id}: skipped (health-probe line)")
+                continue
+            conversations = list_window_conversations(client, line, start, end, overlap, say)
+            if report:
+                report.lines_scanned += 1
+                report.conversations_listed += len(conversations)
+            if on_conversations:
+                on_conversations(conversations)
+            todo = [c for c in conversations if c.participants]
+            pending: set[Future] = set()
+            done_count = pages = messages = 0
+            queue = iter(todo)
+            # keep at most 2x concurrency fetches queued: memory stays flat on big lines
+            for conv in queue:
+                pending.add(pool.submit(_fetch_conversation, client, conv, start, end, overlap))
+                if len(pending) >= 2 * concurrency:
+                    break
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    conv, found, conv_pages = future.result()
+                    done_count += 1
+                    pages += conv_pages
+                    messages += len(found)
+                    if report:
+                        report.conversations_scanned += 1
+                    yield conv, found
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(_fetch_conversation, client, nxt, start, end, overlap))
+                if done_count % 100 == 0 or not pending:
+                    say(
+                        f"line {line.id}: {done_count}/{len(todo)} conversations, "
+                        f"{pages} message pages, {messages} messages listed"
+                    )
+
+
+def reconcile_window(
+    client: OpenPhoneClient,
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    probe_line_id: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+) -> ReconcileReport:
+    """Back-fill and repair every message created in [start, end); safe to repeat (idempotent).
+
+    Rows it inserts get first_seen_via='reconciliation'; existing rows only move forward.
+    Health-probe messages are neither written nor counted."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if end <= start:
+        raise ValueError("end must be after start")
+    began = time.monotonic()
+    before = client.stats.snapshot()
+    report = ReconcileReport(start=start, end=end)
+    report.days = {d: DayFigures(d) for d in utc_days(start, end)}
+    probe_ids = probe_message_ids(engine, start, end)
+    buffers: dict[date, dict[str, Message]] = defaultdict(dict)
+    where: dict[str, tuple[str, str]] = {}
+
+    def flush(day: date) -> None:
+        batch = buffers.pop(day, {})
+        if not batch:
+            return
+        counts = upsert_messages(engine, batch.values(), via="reconciliation")
+        figures = report.days[day]
+        figures.inserted += counts.inserted
+        figures.repaired += counts.updated
+        figures.unchanged += counts.unchanged
+        for message_id in counts.inserted_ids:
+            report.misses[where[message_id]] += 1
+
+    for conv, messages in walk_window(
+        client,
+        start,
+        end,
+        overlap=overlap,
+        skip_line_ids=[probe_line_id] if probe_line_id else [],
+        concurrency=concurrency,
+        progress=progress,
+        on_lines=lambda lines: store_phone_numbers(engine, lines),
+        on_conversations=lambda convs: store_conversations(engine, convs),
+        report=report,
+    ):
+        for message in messages:
+            created = message.created_at.astimezone(UTC)
+            if not start <= created < end:
+                continue  # overlap only: the neighbouring day owns it
+            figures = report.days[created.date()]
+            if message.id in figures.api_ids:
+                continue  # listed twice (paging under inserts)
+            if message.id in probe_ids or is_probe_message(message):
+                figures.probes_skipped += 1
+                continue
+            figures.api_ids.add(message.id)
+            figures.messages_seen += 1
+            message = _complete(message, conv)
+            where[message.id] = (message.phone_number_id or conv.phone_number_id, conv.id)
+            buffers[created.date()][message.id] = message
+            if len(buffers[created.date()]) >= BATCH_SIZE:
+                flush(created.date())
+    for day in list(buffers):
+        flush(day)
+
+    after = client.stats.snapshot()
+    report.api_calls = after["requests"] - before["requests"]
+    report.pages = after["pages"] - before["pages"]
+    report.retries = after["retries"] - before["retries"]
+    report.rate_limited = after["rate_limited"] - before["rate_limited"]
+    report.server_errors = after["server_errors"] - before["server_errors"]
+    report.duration_s = time.monotonic() - began
+    if progress:
+        progress(
+            f"done: {report.messages_seen} messages seen, {report.inserted} inserted (missed by webhooks), "
+            f"{report.repaired} repaired, {report.api_calls} API calls, {report.rate_limited} x 429 "
+            f"in {report.duration_s:.1f}s"
+        )
+    return report
+
+
+def api_message_ids(
+    client: OpenPhoneClient,
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    probe_line_id: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+) -> dict[str, tuple[str, str, datetime]]:
+    """Read-only walk: id -> (line, conversation, created_at) of every customer message the API
+    lists as created in [start, end). The standalone completeness check compares it with the table."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    probe_ids = probe_message_ids(engine, start, end)
+    out: dict[str, tuple[str, str, datetime]] = {}
+    for conv, messages in walk_window(
+        client,
+        start,
+        end,
+        overlap=overlap,
+        skip_line_ids=[probe_line_id] if probe_line_id else [],
+        concurrency=concurrency,
+        progress=progress,
+    ):
+        for message in messages:
+            created = message.created_at.astimezone(UTC)
+            if start <= created < end and message.id not in probe_ids and not is_probe_message(message):
+                out[message.id] = (message.phone_number_id or conv.phone_number_id, conv.id, created)
+    return out
+
+
+def misses_markdown(misses: Counter[tuple[str, str]], limit: int = 20) -> str:
+    """A small markdown table of the lines and conversations where webhooks missed messages."""
+    if not misses:
+        return "No messages were missed by webhooks."
+    rows = ["| line | conversation | missed |", "|---|---|---:|"]
+    for (line, conv), count in misses.most_common(limit):
+        rows.append(f"| {line} | {conv} | {count} |")
+    if len(misses) > limit:
+        rows.append(f"| … | {len(misses) - limit} more conversations | {sum(misses.values())} total |")
+    return "\n".join(rows)
