@@ -1,0 +1,60 @@
+"""`openphone-receiver`: validate the configuration, then exec gunicorn with the receiver's settings.
+
+Exec (not a child process) keeps one pid for supervisors and signals: SIGTERM to this pid is a
+graceful gunicorn shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from openphone_pipelines.settings import ConfigError
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="openphone-receiver",
+        description="Run the OpenPhone webhook receiver under gunicorn (configured by environment; "
+                    "see webhook_receiver/README.md). Options override the matching variables.",
+    )
+    parser.add_argument("--bind", help="host:port (RECEIVER_BIND, default 127.0.0.1:8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (RECEIVER_WORKERS)")
+    parser.add_argument("--threads", type=int, help="threads per worker (RECEIVER_THREADS)")
+    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    for name, value in (("RECEIVER_BIND", args.bind), ("RECEIVER_WORKERS", args.workers),
+                        ("RECEIVER_THREADS", args.threads)):
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        from webhook_receiver.config import load_config
+
+        load_config()
+        import webhook_receiver.gunicorn_conf  # noqa: F401 - validates RECEIVER_* variables
+    except ConfigError as exc:
+        print(f"openphone-receiver: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print("openphone-receiver: configuration OK")
+        return 0
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several workers: metrics must be merged across processes (see metrics.py).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openphone-receiver-metrics-")
+        os.environ["OPENPHONE_RECEIVER_OWNS_METRICS_DIR"] = "1"
+    cmd = [sys.executable, "-m", "gunicorn", "--config", "python:webhook_receiver.gunicorn_conf",
+           "webhook_receiver.app:create_app()"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

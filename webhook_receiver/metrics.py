@@ -1,0 +1,113 @@
+"""Prometheus metrics for the receiver, in a registry of its own (one per app instance).
+
+Under gunicorn with several workers each worker is its own process, so per-process counters
+would show whichever worker answered the scrape. With PROMETHEUS_MULTIPROC_DIR set (the
+`openphone-receiver` command sets it), prometheus_client writes values to files in that folder
+and `/metrics` merges every worker's files; `gunicorn_conf.child_exit` marks dead workers.
+The retry-queue depth is read from the database at scrape time, so it is the same whichever
+worker answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from openphone_pipelines.store.retry_queue import queue_depth
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DELIVERY_OUTCOMES = ("stored", "duplicate", "bad_signature", "too_large", "db_unavailable", "error")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class QueueDepthCollector(Collector):
+    """failed_webhook_queue rows by status, read when scraped; absent when the DB is down."""
+
+    def __init__(self, engine_getter: Callable[[], Engine]) -> None:
+        self._engine_getter = engine_getter
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "openphone_receiver_retry_queue_depth",
+            "Rows in failed_webhook_queue by status (read from the database at scrape time).",
+            labels=["status"],
+        )
+        try:
+            with self._engine_getter().connect() as conn:
+                depth = queue_depth(conn)
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("retry queue depth unavailable: %s", type(exc).__name__)
+            return
+        for status, count in sorted(depth.items()):
+            family.add_metric([status], count)
+        yield family
+
+    def describe(self) -> list:
+        return []  # do not query the database at registration time
+
+
+class ReceiverMetrics:
+    """The receiver's metric objects plus how to expose them."""
+
+    def __init__(self, engine_getter: Callable[[], Engine]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.multiprocess = multiprocess_dir() is not None
+        self.deliveries = Counter(
+            "openphone_receiver_deliveries_total",
+            "Webhook deliveries by outcome (stored, duplicate, bad_signature, too_large, db_unavailable, error).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.signature_failures = Counter(
+            "openphone_receiver_signature_failures_total",
+            "Deliveries refused with 401, by reason (missing, mismatch, stale, future, malformed).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.processing = Counter(
+            "openphone_receiver_processing_total",
+            "Processing outcomes of newly stored events (processed, probe, ignored, failed, deferred).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.processing_failures = Counter(
+            "openphone_receiver_processing_failures_total",
+            "Stored events whose processing failed, by error class (transient, permanent).",
+            ["error_class"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "openphone_receiver_request_duration_seconds",
+            "Request latency by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._queue_collector = QueueDepthCollector(engine_getter)
+        if not self.multiprocess:
+            self.registry.register(self._queue_collector)
+        for outcome in DELIVERY_OUTCOMES:  # export zeros so dashboards see every series
+            self.deliveries.labels(outcome)
+
+    def render(self) -> bytes:
+        """Prometheus text exposition: this process, or every gunicorn worker in multiprocess mode."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry(auto_describe=False)
+        multiprocess.MultiProcessCollector(merged)
+        merged.register(self._queue_collector)
+        return generate_latest(merged)

@@ -1,0 +1,189 @@
+"""The receiver's routes: verify, persist, acknowledge; then process through the shared store code.
+
+Order per delivery (DESIGN rules 1-2):
+1. raw bytes, capped (413) and never parsed before the signature verifies (401, nothing stored);
+2. commit the raw event (ON CONFLICT DO NOTHING): the database down means 503, never 2xx;
+3. process it in the same request with `process_webhook_event`, the function the retry sweep
+   and replay use; any failure is queued there (transient pending, permanent dead), and the
+   answer is still 200 because the raw event is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from openphone_pipelines.openphone.signatures import SignatureError, verify_webhook
+from openphone_pipelines.openphone.webhooks import event_identity
+from openphone_pipelines.store.processing import process_webhook_event
+from openphone_pipelines.store.webhook_events import record_webhook_event
+
+from .config import ReceiverConfig
+from .metrics import ReceiverMetrics
+
+log = logging.getLogger("webhook_receiver")
+bp = Blueprint("receiver", __name__)
+
+EXTENSION_KEY = "openphone_receiver"
+_ENDPOINT_LABELS = {
+    "receiver.openphone_webhook": "webhook",
+    "receiver.healthz": "healthz",
+    "receiver.metrics": "metrics",
+}
+
+
+@dataclass
+class ReceiverState:
+    """What the routes share inside one app (one per gunicorn worker)."""
+
+    config: ReceiverConfig
+    engine: Engine
+    metrics: ReceiverMetrics
+    # The inbox insert is one statement: in autocommit it is its own durable transaction without
+    # the BEGIN and COMMIT round trips (same pool, same synchronous_commit).
+    autocommit_engine: Engine | None = None
+
+    def __post_init__(self) -> None:
+        if self.autocommit_engine is None:
+            self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def state() -> ReceiverState:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def signature_reason(reason: str) -> str:
+    """A low-cardinality metric label for a SignatureError reason."""
+    lowered = reason.lower()
+    for needle, label in (("missing", "missing"), ("too old", "stale"), ("future", "future"),
+                          ("mismatch", "mismatch")):
+        if needle in lowered:
+            return label
+    return "malformed"
+
+
+def _api_version(body: bytes) -> str | None:
+    """apiVersion for the inbox row; best effort, the body may be anything once signed."""
+    try:
+        value = json.loads(body).get("apiVersion")
+    except Exception:  # noqa: BLE001 - unparseable bodies are stored anyway
+        return None
+    return str(value)[:64] if value is not None else None
+
+
+def _elapsed_ms() -> float:
+    t0 = g.get("receiver_t0")
+    return round((time.perf_counter() - t0) * 1000, 2) if t0 is not None else -1.0
+
+
+def _unavailable(st: ReceiverState) -> Response:
+    resp = jsonify(error="database unavailable, retry later")
+    resp.status_code = 503
+    resp.headers["Retry-After"] = str(st.config.retry_after_seconds)
+    return resp
+
+
+@bp.before_app_request
+def _start_timer() -> None:
+    g.receiver_t0 = time.perf_counter()
+
+
+@bp.after_app_request
+def _observe_latency(response: Response) -> Response:
+    t0 = g.get("receiver_t0")
+    if t0 is not None:
+        label = _ENDPOINT_LABELS.get(request.endpoint or "", "other")
+        state().metrics.request_latency.labels(label).observe(time.perf_counter() - t0)
+    return response
+
+
+@bp.post("/webhooks/openphone")
+def openphone_webhook() -> Any:
+    st = state()
+    metrics = st.metrics
+    body = request.get_data(cache=False)  # raw bytes; beyond MAX_CONTENT_LENGTH this raises 413
+
+    try:
+        verified = verify_webhook(request.headers, body, st.config.secrets,
+                                  tolerance_seconds=st.config.tolerance_seconds)
+    except SignatureError as exc:
+        reason = signature_reason(exc.reason)
+        metrics.signature_failures.labels(reason).inc()
+        metrics.deliveries.labels("bad_signature").inc()
+        log.warning("webhook signature rejected", extra={"fields": {"reason": reason, "detail": exc.reason}})
+        return jsonify(error="invalid signature"), 401
+
+    event_id, event_type = event_identity(body, verified.delivery_id)
+    try:
+        stored = record_webhook_event(
+            st.autocommit_engine,
+            event_id=event_id,
+            raw_body=body,
+            signature_scheme=verified.scheme,
+            event_type=event_type[:200] if event_type else None,
+            api_version=_api_version(body),
+        )
+    except SQLAlchemyError as exc:
+        metrics.deliveries.labels("db_unavailable").inc()
+        log.error("webhook not stored: database unavailable",
+                  extra={"fields": {"event_id": event_id, "error": type(exc).__name__}})
+        return _unavailable(st)
+
+    fields: dict[str, Any] = {"event_id": event_id, "event_type": event_type, "scheme": verified.scheme,
+                              "webhook_event_id": stored.id}
+    if not stored.created:
+        metrics.deliveries.labels("duplicate").inc()
+        log.info("webhook duplicate", extra={"fields": {**fields, "status": stored.processing_status}})
+        return jsonify(status="duplicate", outcome=stored.processing_status), 200
+
+    metrics.deliveries.labels("stored").inc()
+    try:
+        result = process_webhook_event(st.engine, stored.id)
+    except Exception as exc:  # noqa: BLE001 - even recording the failure failed (DB gone mid-request)
+        # The raw event is committed with processing_status 'pending'; the retry sweep adopts it.
+        metrics.processing.labels("deferred").inc()
+        metrics.processing_failures.labels("transient").inc()
+        log.error("webhook stored, processing deferred",
+                  extra={"fields": {**fields, "error": type(exc).__name__}})
+        return jsonify(status="stored", outcome="deferred"), 200
+
+    metrics.processing.labels(result.outcome).inc()
+    if result.outcome == "failed":
+        metrics.processing_failures.labels(result.error_class or "transient").inc()
+        log.warning("webhook stored, processing failed",
+                    extra={"fields": {**fields, "error_class": result.error_class,
+                                      "queue_status": result.queue_status}})
+        return jsonify(status="stored", outcome="failed", error_class=result.error_class,
+                       queue_status=result.queue_status), 200
+    log.info("webhook stored", extra={"fields": {**fields, "outcome": result.outcome, "ms": _elapsed_ms()}})
+    return jsonify(status="stored", outcome=result.outcome), 200
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """200 only when the database answers, so a load balancer stops routing to a blind receiver."""
+    st = state()
+    try:
+        with st.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("healthz: database unavailable", extra={"fields": {"error": type(exc).__name__}})
+        resp = jsonify(status="unavailable", database="unreachable")
+        resp.status_code = 503
+        resp.headers["Retry-After"] = str(st.config.retry_after_seconds)
+        return resp
+    return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(state().metrics.render(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
