@@ -1,5 +1,33 @@
+"""Alert email goes through a real SMTP server, and a failed send releases its once-only key."""
+
+import pytest
+
+from openphone_pipelines.alerts import send_alert_once
 from openphone_pipelines.mailer import SmtpSettings, send_email
+
+
 def test_send_email_reaches_real_smtp_server(smtp_server):
-    send_email(SmtpSettings(smtp_server.host, smtp_server.port, "a@x", ["ops@example.com"]), "subj", "body")
-    [m] = smtp_server.wait_for(1)
-    assert m["Subject"] == "subj" and "body" in m.get_payload()
+    send_email(SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"]),
+               "subject line", "body text")
+    [message] = smtp_server.wait_for(1)
+    assert message["Subject"] == "subject line"
+    assert message["To"] == "ops@example.com"
+    assert "body text" in message.get_payload()
+
+
+def test_alert_is_sent_once_per_key(db, smtp_server):
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"])
+    assert send_alert_once(db, smtp, alert_key="k1", kind="test", subject="s", body="b") is True
+    assert send_alert_once(db, smtp, alert_key="k1", kind="test", subject="s", body="b") is False
+    assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_failed_send_is_retried_on_the_next_call(db, smtp_server):
+    from openphone_pipelines.localpg import free_port
+
+    unreachable = SmtpSettings("127.0.0.1", free_port(), "alerts@example.com", ["ops@example.com"], timeout=2)
+    with pytest.raises(OSError):
+        send_alert_once(db, unreachable, alert_key="k2", kind="test", subject="s", body="b")
+    smtp = SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"])
+    assert send_alert_once(db, smtp, alert_key="k2", kind="test", subject="s", body="b") is True
+    assert len(smtp_server.wait_for(1)) == 1
