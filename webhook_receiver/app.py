@@ -27,8 +27,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the receiver app. `config` keys are the env variable names (plus `ENGINE` in tests)."""
     overrides = dict(config or {})
     cfg = load_config(overrides)
+    # No pre-ping on the hot path: the inbox insert is retried once on a dead pooled connection.
     engine = overrides.get("ENGINE") or make_engine(
-        cfg.database_url, pool_size=cfg.db_pool_size, pool_timeout=cfg.db_pool_timeout
+        cfg.database_url, pool_size=cfg.db_pool_size, pool_timeout=cfg.db_pool_timeout, pre_ping=False
     )
 
     app = Flask("webhook_receiver")

@@ -22,8 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openphone_pipelines.openphone.signatures import SignatureError, verify_webhook
 from openphone_pipelines.openphone.webhooks import event_identity
+from openphone_pipelines.store.db import retry_on_stale_connection
 from openphone_pipelines.store.processing import process_webhook_event
-from openphone_pipelines.store.webhook_events import record_webhook_event
+from openphone_pipelines.store.webhook_events import EventRecord, record_webhook_event
 
 from .config import ReceiverConfig
 from .metrics import ReceiverMetrics
@@ -122,14 +123,14 @@ def openphone_webhook() -> Any:
 
     event_id, event_type = event_identity(body, verified.delivery_id)
     try:
-        stored = record_webhook_event(
+        stored = retry_on_stale_connection(lambda: record_webhook_event(
             st.autocommit_engine,
             event_id=event_id,
             raw_body=body,
             signature_scheme=verified.scheme,
             event_type=event_type[:200] if event_type else None,
             api_version=_api_version(body),
-        )
+        ))
     except SQLAlchemyError as exc:
         metrics.deliveries.labels("db_unavailable").inc()
         log.error("webhook not stored: database unavailable",
@@ -145,7 +146,8 @@ def openphone_webhook() -> Any:
 
     metrics.deliveries.labels("stored").inc()
     try:
-        result = process_webhook_event(st.engine, stored.id)
+        record = EventRecord(stored.id, event_id, verified.scheme, body)
+        result = process_webhook_event(st.engine, stored.id, record=record)
     except Exception as exc:  # noqa: BLE001 - even recording the failure failed (DB gone mid-request)
         # The raw event is committed with processing_status 'pending'; the retry sweep adopts it.
         metrics.processing.labels("deferred").inc()

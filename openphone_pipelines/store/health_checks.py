@@ -32,12 +32,6 @@ def mark_probe_failed(conn: Connection, probe_id: int, error: str) -> None:
     )
 
 
-def is_probe_message_id(conn: Connection, message_id: str) -> bool:
-    return conn.execute(
-        text("SELECT 1 FROM webhook_health_checks WHERE sent_message_id = :mid"), {"mid": message_id}
-    ).first() is not None
-
-
 def mark_probe_received(conn: Connection, *, nonce: str | None, message_id: str | None) -> bool:
     """The probe's webhook arrived: record when and the latency. A probe already failed by the
     timeout keeps its failure (it was late) but gains its arrival time. Returns whether a probe matched."""

@@ -19,7 +19,12 @@ from openphone_pipelines.openphone.probes import probe_nonce
 from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event
 from openphone_pipelines.store import health_checks, retry_queue
 from openphone_pipelines.store.messages import upsert_messages
-from openphone_pipelines.store.webhook_events import events_without_outcome, load_event, mark_event
+from openphone_pipelines.store.webhook_events import (
+    EventRecord,
+    events_without_outcome,
+    load_event,
+    mark_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +56,26 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int | None = None) -> str:
+def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int | None = None,
+                record: EventRecord | None = None) -> str:
     """Parse and apply one stored event in one transaction; raises on failure. Returns the outcome.
 
     `resolves_queue_id` marks that retry-queue row resolved in the same transaction, so a row is
-    resolved exactly when its event was applied."""
+    resolved exactly when its event was applied. `record` is the stored event when the caller
+    (the receiver) already holds it, saving a read."""
     with engine.begin() as conn:
-        record = load_event(conn, webhook_event_id)
+        record = record or load_event(conn, webhook_event_id)
         delivery_id = record.event_id if record.signature_scheme == STANDARD_WEBHOOKS else None
         event = parse_webhook_event(record.raw_body, delivery_id)
         message = event.message
         if message is None:
             outcome = "ignored"  # a known non-message event (calls, contacts): stored, nothing to apply
         else:
+            # One statement records a probe, recognised by its marker or by the message id its send
+            # returned; a marked message is synthetic even if its probe row is unknown here.
             nonce = probe_nonce(message.text)
-            if nonce is not None or health_checks.is_probe_message_id(conn, message.id):
-                health_checks.mark_probe_received(conn, nonce=nonce, message_id=message.id)
+            matched = health_checks.mark_probe_received(conn, nonce=nonce, message_id=message.id)
+            if matched or nonce is not None:
                 outcome = "probe"  # synthetic traffic never reaches the messages table
             else:
                 upsert_messages(conn, [message], via="webhook")
@@ -77,10 +86,11 @@ def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int
     return outcome
 
 
-def process_webhook_event(engine: Engine, webhook_event_id: int) -> ProcessingResult:
+def process_webhook_event(engine: Engine, webhook_event_id: int, *,
+                          record: EventRecord | None = None) -> ProcessingResult:
     """First processing of a freshly stored event; a failure is queued (pending or dead)."""
     try:
-        return ProcessingResult(apply_event(engine, webhook_event_id))
+        return ProcessingResult(apply_event(engine, webhook_event_id, record=record))
     except Exception as exc:  # every failure is recorded, none escapes unclassified
         error_class, error = classify_error(exc), _describe(exc)
         log.warning("webhook event %s failed (%s): %s", webhook_event_id, error_class, error)

@@ -60,8 +60,8 @@ class EventRecord:
     event_id: str
     signature_scheme: str
     raw_body: bytes
-    processing_status: str
-    received_at: datetime
+    processing_status: str = "pending"
+    received_at: datetime | None = None
 
 
 def load_event(conn: Connection, webhook_event_id: int) -> EventRecord:
