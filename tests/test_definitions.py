@@ -37,3 +37,13 @@ def test_dagster_cli_validates_the_location():
         capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bad_config_value_stops_loading_with_the_variable_named():
+    env = {"OPENPHONE_RATE_LIMIT_RPS": "ten", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import openphone_pipelines.definitions"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode != 0
+    assert "OPENPHONE_RATE_LIMIT_RPS" in result.stderr
