@@ -79,7 +79,15 @@ def _lines(base_url: str) -> tuple[dict, dict]:
     return info["probeLine"], info["mainLine"]
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C (SIGINT) and a plain kill (SIGTERM) both stop everything, even when the demo was
+    # started from a script that left SIGINT ignored.
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     LOCAL.mkdir(exist_ok=True)
     env = dict(os.environ)
     pg = None
