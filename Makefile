@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python -m openphone_pipelines.demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -12,6 +12,7 @@ import base64
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,11 @@ def _wait_http(url: str, what: str, timeout: float = 90.0, proc: subprocess.Pope
             pass
         time.sleep(0.3)
     raise SystemExit(f"{what} did not answer at {url} within {timeout:.0f}s; see {LOCAL / 'logs'}")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _secret(path: Path) -> str:
@@ -110,7 +116,7 @@ def main() -> int:
     env["DAGSTER_HOME"] = str(dagster_home)
 
     sandbox_port, receiver_port, smtp_port = free_port(), free_port(), free_port()
-    dagster_port = int(env.get("DAGSTER_PORT", "3000"))
+    dagster_port = int(env.get("DAGSTER_PORT") or (3000 if _port_is_free(3000) else free_port()))
     secret = _secret(LOCAL / "webhook_secret")
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     receiver_url = f"http://127.0.0.1:{receiver_port}"
