@@ -27,6 +27,7 @@ ROOT = Path.cwd()
 LOCAL = ROOT / ".local"
 BIN = Path(sys.executable).parent
 SANDBOX_API_KEY = "sandbox-demo-key"
+HISTORY_DAYS = 3
 
 
 def _wait_http(url: str, what: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
@@ -85,6 +86,36 @@ def _lines(base_url: str) -> tuple[dict, dict]:
     return info["probeLine"], info["mainLine"]
 
 
+def _first_look(dagster_url: str, history_days: int) -> list[str]:
+    """Give a newcomer something to look at at once: reconcile the sandbox's history days (an asset
+    backfill, exactly as from the UI) and send one health probe instead of waiting for :00."""
+    from datetime import UTC, datetime, timedelta
+
+    from openphone_pipelines.commands.backfill import BackfillError, build_variables, launch_backfill
+
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=n)).isoformat() for n in range(history_days, -1, -1)]
+    notes = []
+    try:
+        backfill_id = launch_backfill(dagster_url, build_variables(days, title="demo: reconcile history"))
+        notes.append(f"  first backfill      {dagster_url}/overview/backfills/{backfill_id}  ({days[0]} .. {days[-1]})")
+    except BackfillError as exc:
+        notes.append(f"  (could not launch the first backfill: {exc})")
+    launch = httpx.post(f"{dagster_url}/graphql", timeout=30, json={
+        "query": "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename"
+                 " ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }",
+        "variables": {"p": {"selector": {"repositoryLocationName": "openphone_pipelines",
+                                         "repositoryName": "__repository__",
+                                         "jobName": "webhook_health_probe_job"}, "runConfigData": {}}},
+    }).json()
+    result = (launch.get("data") or {}).get("launchRun") or {}
+    if result.get("__typename") == "LaunchRunSuccess":
+        notes.append(f"  first health probe  {dagster_url}/runs/{result['run']['runId']}")
+    else:
+        notes.append(f"  (could not launch the first health probe: {result or launch.get('errors')})")
+    return notes
+
+
 def _stop_on_signal(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -141,7 +172,7 @@ def main() -> int:
         sandbox = procs.start("sandbox", [
             str(BIN / "openphone-sandbox"), "serve", "--host", "127.0.0.1", "--port", str(sandbox_port),
             "--seed", "7", "--api-key", SANDBOX_API_KEY, "--webhook-url", f"{receiver_url}/webhooks/openphone",
-            "--webhook-secret", secret, "--history-days", "3", "--messages-per-day", "300",
+            "--webhook-secret", secret, "--history-days", str(HISTORY_DAYS), "--messages-per-day", "300",
             "--history-webhooks", "--live-rate", "0.2", "--drop-rate", "0.1", "--duplicate-rate", "0.05",
         ], env)
         _wait_http(f"{sandbox_url}/_sandbox/info", "the OpenPhone sandbox", proc=sandbox)
@@ -151,6 +182,7 @@ def main() -> int:
         dagster = procs.start("dagster", [str(BIN / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"),
                                           "-h", "127.0.0.1", "-p", str(dagster_port)], env)
         _wait_http(f"http://127.0.0.1:{dagster_port}/server_info", "Dagster", timeout=180, proc=dagster)
+        first_look = _first_look(f"http://127.0.0.1:{dagster_port}", HISTORY_DAYS)
         print(
             "\nopenphone_pipelines demo is running:\n"
             f"  Dagster UI          http://127.0.0.1:{dagster_port}  (Assets > openphone_messages > Materialize)\n"
@@ -159,7 +191,8 @@ def main() -> int:
             f"  alert mailbox       {mailbox}  (SMTP 127.0.0.1:{smtp_port})\n"
             f"  app database        {env['DATABASE_URL']}\n"
             f"  logs                {LOCAL / 'logs'}\n"
-            "Press Ctrl-C to stop everything.",
+            + "\n".join(first_look)
+            + "\nPress Ctrl-C to stop everything.",
             flush=True,
         )
         while all(proc.poll() is None for _name, proc in procs.children):
