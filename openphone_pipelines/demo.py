@@ -9,6 +9,7 @@ Ctrl-C stops everything it started. Set DATABASE_URL and DAGSTER_PG_URL to use y
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -23,8 +24,9 @@ import httpx
 from openphone_pipelines.localpg import free_port, project_postgres
 from openphone_pipelines.store.db import upgrade
 
-ROOT = Path.cwd()
-LOCAL = ROOT / ".local"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/ and workspace.yaml live here
+# Everything the demo keeps (database, Dagster home, logs, mailbox) lives here, git-ignored.
+LOCAL = Path(os.environ.get("OPENPHONE_DEMO_DIR") or ROOT / ".local")
 BIN = Path(sys.executable).parent
 SANDBOX_API_KEY = "sandbox-demo-key"
 HISTORY_DAYS = 3
@@ -70,14 +72,29 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for _name, proc in reversed(self.children):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        """Ctrl-C each child's whole process group (what `dagster dev` expects), then insist:
+        SIGTERM, then SIGKILL, until no process of any group is left (code servers included)."""
+        groups = [proc.pid for _name, proc in reversed(self.children)]
+        for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            alive = [pgid for pgid in groups if _group_alive(pgid)]
+            if not alive:
+                return
+            for pgid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, sig)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in alive):
+                for _name, proc in self.children:
+                    proc.poll()  # reap the leaders so their groups can empty
+                time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _lines(base_url: str) -> tuple[dict, dict]:
@@ -125,11 +142,11 @@ def main() -> int:
     # started from a script that left SIGINT ignored.
     signal.signal(signal.SIGINT, _stop_on_signal)
     signal.signal(signal.SIGTERM, _stop_on_signal)
-    LOCAL.mkdir(exist_ok=True)
+    LOCAL.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     pg = None
     if not env.get("DATABASE_URL"):
-        pg = project_postgres(ROOT)
+        pg = project_postgres(LOCAL)
         print(f"starting embedded PostgreSQL in {pg.data_dir} (port {pg.port}) ...", flush=True)
         pg.start()
         pg.create_database("openphone_app")

@@ -111,11 +111,12 @@ class LocalPostgres:
                 conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def project_postgres(root: Path | None = None) -> LocalPostgres:
-    """The demo's cluster: `.local/postgres` under the project root, on a port remembered there."""
-    root = root or Path.cwd()
-    data_dir = root / ".local" / "postgres"
-    port_file = root / ".local" / "postgres.port"
+def project_postgres(local_dir: Path | None = None) -> LocalPostgres:
+    """The demo's cluster: `postgres/` in the demo's folder (default `./.local`), on a port
+    remembered there so the app's URL stays the same between runs."""
+    local_dir = local_dir or Path.cwd() / ".local"
+    data_dir = local_dir / "postgres"
+    port_file = local_dir / "postgres.port"
     if port_file.exists():
         port = int(port_file.read_text().strip())
     else:
