@@ -21,12 +21,11 @@ from pathlib import Path
 
 import httpx
 
-from openphone_pipelines.localpg import free_port, project_postgres
+from openphone_pipelines.localpg import demo_dir, free_port, project_postgres
 from openphone_pipelines.store.db import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/ and workspace.yaml live here
-# Everything the demo keeps (database, Dagster home, logs, mailbox) lives here, git-ignored.
-LOCAL = Path(os.environ.get("OPENPHONE_DEMO_DIR") or ROOT / ".local")
+LOCAL = demo_dir()
 BIN = Path(sys.executable).parent
 SANDBOX_API_KEY = "sandbox-demo-key"
 HISTORY_DAYS = 3

@@ -238,7 +238,7 @@ def alert_dead_letters(engine: Engine, smtp: SmtpSettings, counts: SweepCounts, 
     """One email for the rows a sweep gave up on (their fifth failure, or a permanent error)."""
     if not counts.dead:
         return False
-    ids = ", ".join(str(i) for i in (counts.dead_event_ids or [])[:50])
+    ids = ", ".join(str(i) for i in counts.dead_event_ids[:50])
     body = (
         f"{counts.dead} webhook event(s) were dead-lettered by the retry sweep.\n\n"
         f"webhook_events ids: {ids}\n\n"
@@ -389,7 +389,7 @@ def replay(engine: Engine, *, queue_ids: list[int] | None = None, received_from:
     sweep (SKIP LOCKED claims), so a scheduled sweep running at the same moment cannot double-process."""
     reset = retry_queue.reset_for_replay(engine, queue_ids=queue_ids, received_from=received_from,
                                          received_to=received_to, all_dead=all_dead)
-    counts = sweep_due_retries(engine, batch_size=batch_size) if reset else SweepCounts(dead_event_ids=[])
+    counts = sweep_due_retries(engine, batch_size=batch_size) if reset else SweepCounts()
     with engine.connect() as conn:
         rows = queue_rows(conn, reset)
     log.info("replay: %d row(s) reset, %d resolved", len(reset), sum(r.status == "resolved" for r in rows))

@@ -111,10 +111,16 @@ class LocalPostgres:
                 conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def demo_dir() -> Path:
+    """Where the demo keeps everything (database, Dagster home, logs, mailbox): OPENPHONE_DEMO_DIR,
+    else `.local` in the checkout. The demo and `openphone-pipelines local-postgres` share it."""
+    return Path(os.environ.get("OPENPHONE_DEMO_DIR") or Path(__file__).resolve().parent.parent / ".local")
+
+
 def project_postgres(local_dir: Path | None = None) -> LocalPostgres:
-    """The demo's cluster: `postgres/` in the demo's folder (default `./.local`), on a port
-    remembered there so the app's URL stays the same between runs."""
-    local_dir = local_dir or Path.cwd() / ".local"
+    """The demo's cluster: `postgres/` in the demo's folder, on a port remembered there so the
+    app's URL stays the same between runs."""
+    local_dir = local_dir or demo_dir()
     data_dir = local_dir / "postgres"
     port_file = local_dir / "postgres.port"
     if port_file.exists():

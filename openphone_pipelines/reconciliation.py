@@ -14,19 +14,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Engine
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.models import Conversation, Message, PhoneNumber
 from openphone_pipelines.openphone.probes import is_probe_message
+from openphone_pipelines.store.directory import upsert_conversations, upsert_phone_numbers
+from openphone_pipelines.store.health_checks import probe_message_ids_around
 from openphone_pipelines.store.messages import BATCH_SIZE, upsert_messages
-from openphone_pipelines.store.schema import ConversationRow, PhoneNumberRow
 
 log = logging.getLogger(__name__)
 
@@ -108,69 +108,6 @@ def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
     return value.astimezone(UTC)
-
-
-def probe_message_ids(engine: Engine, start: datetime, end: datetime) -> set[str]:
-    """Ids of health-probe sends recorded around the window (never customer traffic, DESIGN rule 7)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT sent_message_id FROM webhook_health_checks WHERE sent_message_id IS NOT NULL"
-                " AND sent_at >= :start AND sent_at < :end"
-            ),
-            {"start": start - timedelta(days=1), "end": end + timedelta(days=1)},
-        )
-        return {row.sent_message_id for row in rows}
-
-
-def store_phone_numbers(engine: Engine, numbers: Sequence[PhoneNumber]) -> None:
-    """Keep `phone_numbers` as reconciliation sees it (referential integrity reads it)."""
-    if not numbers:
-        return
-    table = PhoneNumberRow.__table__
-    stmt = insert(table).values([{"id": n.id, "number": n.number, "name": n.name} for n in numbers])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={"number": stmt.excluded.number, "name": stmt.excluded.name, "last_synced_at": text("now()")},
-    )
-    with engine.begin() as conn:
-        conn.execute(stmt)
-
-
-def store_conversations(engine: Engine, conversations: Sequence[Conversation]) -> None:
-    """Upsert conversations by id, batched (one statement per 1,000)."""
-    table = ConversationRow.__table__
-    unique = {c.id: c for c in conversations}
-    rows = [
-        {
-            "id": c.id,
-            "phone_number_id": c.phone_number_id,
-            "participants": list(c.participants),
-            "name": c.name,
-            "last_activity_at": c.last_activity_at,
-            "created_at": c.created_at,
-            "updated_at": c.updated_at,
-        }
-        for c in sorted(unique.values(), key=lambda c: c.id)
-    ]
-    with engine.begin() as conn:
-        for i in range(0, len(rows), BATCH_SIZE):
-            stmt = insert(table).values(rows[i : i + BATCH_SIZE])
-            new = stmt.excluded
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[table.c.id],
-                    set_={
-                        "phone_number_id": new.phone_number_id,
-                        "participants": new.participants,
-                        "name": new.name,
-                        "last_activity_at": new.last_activity_at,
-                        "created_at": new.created_at,
-                        "updated_at": new.updated_at,
-                        "last_synced_at": text("now()"),
-                    },
-                )
-            )
 
 
 def list_window_conversations(
@@ -309,7 +246,7 @@ def reconcile_window(
     before = client.stats.snapshot()
     report = ReconcileReport(start=start, end=end)
     report.days = {d: DayFigures(d) for d in utc_days(start, end)}
-    probe_ids = probe_message_ids(engine, start, end)
+    probe_ids = probe_message_ids_around(engine, start, end)
     buffers: dict[date, dict[str, Message]] = defaultdict(dict)
     where: dict[str, tuple[str, str]] = {}
 
@@ -333,8 +270,8 @@ def reconcile_window(
         skip_line_ids=[probe_line_id] if probe_line_id else [],
         concurrency=concurrency,
         progress=progress,
-        on_lines=lambda lines: store_phone_numbers(engine, lines),
-        on_conversations=lambda convs: store_conversations(engine, convs),
+        on_lines=lambda lines: upsert_phone_numbers(engine, lines),
+        on_conversations=lambda convs: upsert_conversations(engine, convs),
         report=report,
     ):
         for message in messages:
@@ -387,7 +324,7 @@ def api_message_ids(
     """Read-only walk: id -> (line, conversation, created_at) of every customer message the API
     lists as created in [start, end). The standalone completeness check compares it with the table."""
     start, end = _aware(start, "start"), _aware(end, "end")
-    probe_ids = probe_message_ids(engine, start, end)
+    probe_ids = probe_message_ids_around(engine, start, end)
     out: dict[str, tuple[str, str, datetime]] = {}
     for conv, messages in walk_window(
         client,

@@ -22,17 +22,21 @@ def env_str(name: str, default: str | None = None, *, required: bool = False) ->
     return default
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+def parse_int(name: str, raw: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """`raw` as a whole number within bounds, or ConfigError naming `name` (env or override)."""
     try:
-        value = int(raw)
+        value = int(str(raw).strip())
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
     return value
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    return parse_int(name, raw, minimum=minimum, maximum=maximum) if raw else default
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
@@ -48,22 +52,12 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     return value
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def database_url() -> str:
-    """The app database (SQLAlchemy URL naming its driver, e.g. postgresql+psycopg://...)."""
+def database_url(raw: str | None = None) -> str:
+    """The app database (SQLAlchemy URL naming its driver, e.g. postgresql+psycopg://...):
+    `raw` when given (a test override), else DATABASE_URL."""
     from openphone_pipelines.store.db import normalize_url
 
-    url = env_str("DATABASE_URL", required=True)
+    url = raw or env_str("DATABASE_URL", required=True)
     try:
         return normalize_url(url)
     except Exception as exc:

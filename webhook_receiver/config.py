@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openphone_pipelines.openphone.signatures import SECRETS_ENV_VAR, parse_secrets
-from openphone_pipelines.settings import ConfigError, env_int, env_str
-from openphone_pipelines.store.db import normalize_url
+from openphone_pipelines.settings import ConfigError, database_url, env_int, parse_int
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -32,16 +31,6 @@ class ReceiverConfig:
     retry_after_seconds: int = 5
 
 
-def _int_override(name: str, value: Any, *, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
-    return number
-
-
 def load_config(overrides: Mapping[str, Any] | None = None) -> ReceiverConfig:
     """Merge `overrides` (keys named like the env variables) over the environment and validate.
 
@@ -51,11 +40,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> ReceiverConfig:
     """
     o = dict(overrides or {})
 
-    raw_url = o.get("DATABASE_URL") or env_str("DATABASE_URL", required=True)
-    try:
-        url = normalize_url(str(raw_url))
-    except Exception as exc:
-        raise ConfigError(f"DATABASE_URL is not a usable PostgreSQL URL: {exc}") from None
+    url = database_url(str(o["DATABASE_URL"]) if o.get("DATABASE_URL") else None)
 
     raw_secrets = o.get(SECRETS_ENV_VAR)
     if raw_secrets is None:
@@ -69,7 +54,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> ReceiverConfig:
 
     def number(name: str, default: int, minimum: int) -> int:
         if name in o:
-            return _int_override(name, o[name], minimum=minimum)
+            return parse_int(name, o[name], minimum=minimum)
         return env_int(name, default, minimum=minimum)
 
     threads = env_int("RECEIVER_THREADS", 1, minimum=1)

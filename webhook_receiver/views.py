@@ -10,7 +10,6 @@ Order per delivery (DESIGN rules 1-2):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from openphone_pipelines.openphone.signatures import SignatureError, verify_webhook
-from openphone_pipelines.openphone.webhooks import event_identity
+from openphone_pipelines.openphone.webhooks import event_envelope
 from openphone_pipelines.store.db import retry_on_stale_connection
 from openphone_pipelines.store.processing import process_webhook_event
 from openphone_pipelines.store.webhook_events import EventRecord, record_webhook_event
@@ -70,15 +69,6 @@ def signature_reason(reason: str) -> str:
     return "malformed"
 
 
-def _api_version(body: bytes) -> str | None:
-    """apiVersion for the inbox row; best effort, the body may be anything once signed."""
-    try:
-        value = json.loads(body).get("apiVersion")
-    except Exception:  # noqa: BLE001 - unparseable bodies are stored anyway
-        return None
-    return str(value)[:64] if value is not None else None
-
-
 def _elapsed_ms() -> float:
     t0 = g.get("receiver_t0")
     return round((time.perf_counter() - t0) * 1000, 2) if t0 is not None else -1.0
@@ -121,7 +111,8 @@ def openphone_webhook() -> Any:
         log.warning("webhook signature rejected", extra={"fields": {"reason": reason, "detail": exc.reason}})
         return jsonify(error="invalid signature"), 401
 
-    event_id, event_type = event_identity(body, verified.delivery_id)
+    envelope = event_envelope(body, verified.delivery_id)
+    event_id, event_type = envelope.event_id, envelope.event_type
     try:
         stored = retry_on_stale_connection(lambda: record_webhook_event(
             st.autocommit_engine,
@@ -129,7 +120,7 @@ def openphone_webhook() -> Any:
             raw_body=body,
             signature_scheme=verified.scheme,
             event_type=event_type[:200] if event_type else None,
-            api_version=_api_version(body),
+            api_version=envelope.api_version,
         ))
     except SQLAlchemyError as exc:
         metrics.deliveries.labels("db_unavailable").inc()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,14 +73,24 @@ def _load(body: bytes) -> Any:
     return json.loads(body)
 
 
-def event_identity(body: bytes, delivery_id: str | None = None) -> tuple[str, str | None]:
-    """(event_id, event_type) without validation; never raises.
+@dataclass(frozen=True)
+class EventEnvelope:
+    """What the receiver stores beside the raw bytes, read without validation."""
+
+    event_id: str
+    event_type: str | None
+    api_version: str | None
+
+
+def event_envelope(body: bytes, delivery_id: str | None = None) -> EventEnvelope:
+    """Dedupe key, type and apiVersion of a delivery in one parse; never raises.
 
     The id is the `webhook-id` delivery id when given (generation C), else the body's `id`, else a
     sha256 of the raw bytes, so even an unparseable signed body has a stable dedupe key.
     """
     event_type: str | None = None
     payload_id: str | None = None
+    api_version: str | None = None
     try:
         data = _load(body)
         if isinstance(data, dict):
@@ -87,16 +98,26 @@ def event_identity(body: bytes, delivery_id: str | None = None) -> tuple[str, st
                 event_type = data["type"]
             if isinstance(data.get("id"), str) and data["id"].strip():
                 payload_id = data["id"].strip()
+            if data.get("apiVersion") is not None:
+                api_version = str(data["apiVersion"])[:64]
     except Exception:  # noqa: BLE001 - the contract is "never raises"
         pass
     if delivery_id and delivery_id.strip():
-        return delivery_id.strip(), event_type
-    if payload_id:
-        return payload_id, event_type
-    try:
-        return body_digest(bytes(body) if not isinstance(body, str) else body.encode()), event_type
-    except Exception:  # noqa: BLE001
-        return body_digest(repr(body).encode()), event_type
+        event_id = delivery_id.strip()
+    elif payload_id:
+        event_id = payload_id
+    else:
+        try:
+            event_id = body_digest(bytes(body) if not isinstance(body, str) else body.encode())
+        except Exception:  # noqa: BLE001
+            event_id = body_digest(repr(body).encode())
+    return EventEnvelope(event_id, event_type, api_version)
+
+
+def event_identity(body: bytes, delivery_id: str | None = None) -> tuple[str, str | None]:
+    """(event_id, event_type) without validation; never raises (see `event_envelope`)."""
+    envelope = event_envelope(body, delivery_id)
+    return envelope.event_id, envelope.event_type
 
 
 def _parse_created_at(value: Any) -> datetime | None:
@@ -203,6 +224,8 @@ __all__ = [
     "MESSAGE_EVENT_TYPES",
     "PayloadError",
     "WebhookEvent",
+    "EventEnvelope",
+    "event_envelope",
     "event_identity",
     "is_known_event_type",
     "is_message_event",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
@@ -195,3 +195,17 @@ def probe_stats(conn: Connection, window_hours: int) -> ProbeStats:
         latency_p99_ms=row.p99,
         latency_max_ms=row.max_ms,
     )
+
+
+def probe_message_ids_around(engine: Engine, start: datetime, end: datetime) -> set[str]:
+    """Ids of probe sends recorded within a day of [start, end): synthetic traffic that
+    reconciliation must neither write nor count as missed (DESIGN rule 7)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sent_message_id FROM webhook_health_checks WHERE sent_message_id IS NOT NULL"
+                " AND sent_at >= :start AND sent_at < :end"
+            ),
+            {"start": start - timedelta(days=1), "end": end + timedelta(days=1)},
+        )
+        return {row.sent_message_id for row in rows}

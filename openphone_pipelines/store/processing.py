@@ -9,7 +9,7 @@ classified: permanent (the payload itself is bad) goes dead at once, anything el
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -120,7 +120,7 @@ class SweepCounts:
     retried_later: int = 0
     dead: int = 0
     adopted: int = 0
-    dead_event_ids: list[int] | None = None
+    dead_event_ids: list[int] = field(default_factory=list)
 
 
 def sweep_due_retries(engine: Engine, *, batch_size: int = 100, max_rows: int | None = None,
@@ -129,7 +129,7 @@ def sweep_due_retries(engine: Engine, *, batch_size: int = 100, max_rows: int | 
 
     Events left `pending` by a receiver that died mid-request are adopted into the queue first,
     so nothing committed is ever forgotten."""
-    counts = SweepCounts(dead_event_ids=[])
+    counts = SweepCounts()
     with engine.begin() as conn:
         for event_row_id in events_without_outcome(conn, adopt_after_seconds):
             retry_queue.enqueue_failure(conn, event_row_id, error_class="transient", due_now=True,

@@ -89,18 +89,6 @@ def claim_due_retries(engine: Engine, limit: int = 100) -> list[ClaimedRetry]:
     return [ClaimedRetry(r.id, r.webhook_event_id, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
 
 
-def due_retry_count(conn: Connection) -> int:
-    return conn.execute(
-        text("SELECT count(*) FROM failed_webhook_queue WHERE status = 'pending' AND next_retry_at <= now()")
-    ).scalar_one()
-
-
-def next_due_at(conn: Connection) -> datetime | None:
-    return conn.execute(
-        text("SELECT min(next_retry_at) FROM failed_webhook_queue WHERE status = 'pending'")
-    ).scalar_one()
-
-
 def mark_resolved(conn: Connection, queue_id: int) -> None:
     conn.execute(
         text(
