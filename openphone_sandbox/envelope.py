@@ -7,7 +7,7 @@ two for a sub-code, then the HTTP status.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, request
 
@@ -20,6 +20,7 @@ NESTED_KEYS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "N
                429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
 RESOURCE_CODES = {"messages": "02", "webhooks": "03", "phone-numbers": "04", "conversations": "10"}
 _traces = itertools.count(10**12)
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -33,6 +34,13 @@ class ApiError(Exception):
         self.errors = errors
         self.sub = sub
         self.title = title
+
+
+def found(value: T | None, what: str) -> T:
+    """value, or the 404 envelope (sub-code 01) naming what was not found."""
+    if value is None:
+        raise ApiError(404, f"{what} not found", sub="01")
+    return value
 
 
 def param_error(path: str, message: str, value: Any = None, typ: str = "string") -> ApiError:

@@ -1,4 +1,5 @@
-"""Webhook payloads, signatures and the at-least-once delivery engine with fault injection.
+"""Webhook payloads, signatures and the at-least-once delivery engine with fault injection
+(shapes and signatures: docs/openphone-api.md, 'Webhook delivery').
 
 The engine plays OpenPhone's webhook sender: it signs each attempt freshly, retries non-2xx
 answers on a compressed schedule, and injects drop / duplicate / reorder / delay /

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from ..envelope import ApiError, error_response, param_error
+from ..envelope import ApiError, error_response, found, param_error
 from ..params import list_arg, list_body, max_results, page, time_arg, window
 from ..state import Message
 from ..traffic import Line, conversation_id
@@ -49,8 +49,7 @@ def list_messages() -> Any:
     if since is not None:
         w = dataclasses.replace(w, before=since if w.before is None else min(w.before, since))
     user = request.args.get("userId")
-    if pid not in sandbox.lines:
-        raise ApiError(404, "Phone number not found", sub="01")
+    found(sandbox.lines.get(pid), "Phone number")
     with sandbox.lock:
         conv = sandbox.conversations.get(conversation_id(cfg.seed, pid, participants))
         msgs: list[Message] = []
@@ -66,10 +65,7 @@ def list_messages() -> Any:
 def get_message(mid: str) -> Any:
     sandbox = current_sandbox()
     with sandbox.lock:
-        m = sandbox.messages.get(mid)
-        if m is None:
-            raise ApiError(404, "Message not found", sub="01")
-        return {"data": m.to_api()}
+        return {"data": found(sandbox.messages.get(mid), "Message").to_api()}
 
 
 def _sender(body: dict[str, Any]) -> Line:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from ..envelope import ApiError
+from ..envelope import found
 from ..web import current_sandbox
 
 bp = Blueprint("phone_numbers", __name__, url_prefix="/v1/phone-numbers")
@@ -23,7 +23,4 @@ def phone_numbers() -> Any:
 
 @bp.get("/<pid>")
 def phone_number(pid: str) -> Any:
-    line = current_sandbox().lines.get(pid)
-    if line is None:
-        raise ApiError(404, "Phone number not found", sub="01")
-    return {"data": line.to_api()}
+    return {"data": found(current_sandbox().lines.get(pid), "Phone number").to_api()}

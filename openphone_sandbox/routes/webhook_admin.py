@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ..envelope import ApiError, param_error
+from ..envelope import ApiError, found, param_error
 from ..web import current_sandbox, json_response
 from ..webhooks import MESSAGE_EVENTS
 
@@ -53,16 +53,12 @@ def list_webhooks() -> Any:
 def get_webhook(wid: str) -> Any:
     sandbox = current_sandbox()
     with sandbox.lock:
-        wh = sandbox.webhooks.get(wid)
-        if wh is None:
-            raise ApiError(404, "Webhook not found", sub="01")
-        return {"data": wh}
+        return {"data": found(sandbox.webhooks.get(wid), "Webhook")}
 
 
 @bp.delete("/<wid>")
 def delete_webhook(wid: str) -> Any:
     sandbox = current_sandbox()
     with sandbox.lock:
-        if sandbox.webhooks.pop(wid, None) is None:
-            raise ApiError(404, "Webhook not found", sub="01")
+        found(sandbox.webhooks.pop(wid, None), "Webhook")
     return Response(status=204)

@@ -46,24 +46,21 @@ def _listed(h: SandboxHandle, **params: str) -> set[str]:
     return {m["id"] for m in resp.json()["data"]}
 
 
-@pytest.mark.parametrize("after_inclusive", [True, False])
-def test_created_after_edge(edges: tuple[SandboxHandle, dict[str, str]], after_inclusive: bool) -> None:
+@pytest.mark.parametrize(("setting", "param", "bound", "inclusive"), [
+    ("created_after_inclusive", "createdAfter", START, True),
+    ("created_after_inclusive", "createdAfter", START, False),
+    ("created_before_inclusive", "createdBefore", END, False),
+    ("created_before_inclusive", "createdBefore", END, True),
+    ("created_before_inclusive", "since", END, False),  # deprecated `since` behaves as createdBefore
+    ("created_before_inclusive", "since", END, True),
+])
+def test_message_on_the_edge(edges: tuple[SandboxHandle, dict[str, str]], setting: str, param: str, bound: str,
+                             inclusive: bool) -> None:
     h, ids = edges
-    _set_edges(h, created_after_inclusive=after_inclusive)
-    listed = _listed(h, createdAfter=START)
-    assert (ids[START] in listed) is after_inclusive
-    assert {ids[MIDDLE], ids[END]} <= listed
-
-
-@pytest.mark.parametrize("before_inclusive", [False, True])
-def test_created_before_edge(edges: tuple[SandboxHandle, dict[str, str]], before_inclusive: bool) -> None:
-    h, ids = edges
-    _set_edges(h, created_before_inclusive=before_inclusive)
-    listed = _listed(h, createdBefore=END)
-    assert (ids[END] in listed) is before_inclusive
-    assert {ids[START], ids[MIDDLE]} <= listed
-    # the deprecated `since` behaves as createdBefore, edge included
-    assert (ids[END] in _listed(h, since=END)) is before_inclusive
+    _set_edges(h, **{setting: inclusive})
+    listed = _listed(h, **{param: bound})
+    assert (ids[bound] in listed) is inclusive
+    assert set(ids.values()) - {ids[bound]} <= listed
 
 
 def test_both_edges_exclusive_and_inclusive(edges: tuple[SandboxHandle, dict[str, str]]) -> None:
