@@ -15,10 +15,21 @@ def _traffic_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="traffic seed (same seed + --now = same history)")
     p.add_argument("--now", default=None, help="ISO anchor for history (default: wall clock)")
     p.add_argument("--history-days", type=int, default=3, help="full UTC days of history before today")
-    p.add_argument("--messages-per-day", type=int, default=40)
+    p.add_argument("--messages-per-day", type=int, default=40, help="history messages per UTC day (0 = none)")
+    p.add_argument("--no-history", action="store_true", help="start with an empty history (= --messages-per-day 0)")
     p.add_argument("--contacts", type=int, default=40)
     p.add_argument("--conversations-per-line", type=int, default=12)
     p.add_argument("--undelivered-rate", type=float, default=0.05)
+
+
+EDGES = ("inclusive", "exclusive")
+EDGE_DEFAULTS = {"created_after": "inclusive", "created_before": "exclusive",
+                 "updated_after": "inclusive", "updated_before": "exclusive"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
 def _receiver_down(value: str) -> tuple[float, float]:
@@ -57,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-group-send", action="store_true", help="POST /v1/messages accepts up to 10 `to`")
     s.add_argument("--sent-after", type=float, default=0.5, help="seconds queued -> sent")
     s.add_argument("--delivered-after", type=float, default=1.0, help="seconds sent -> final")
+    for edge, default in EDGE_DEFAULTS.items():
+        s.add_argument(f"--{edge.replace('_', '-')}-edge", choices=EDGES, default=default,
+                       help=f"whether a record exactly on {_camel(edge)} is listed (default {default})")
 
     g = sub.add_parser("ground-truth", help="print history ground truth as JSON")
     _traffic_args(g)
@@ -66,16 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import time
+def _traffic_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The SandboxConfig options shared by `serve` and offline `ground-truth`."""
+    return {"seed": args.seed, "now": args.now, "history_days": args.history_days,
+            "messages_per_day": 0 if args.no_history else args.messages_per_day, "contacts": args.contacts,
+            "conversations_per_line": args.conversations_per_line, "undelivered_rate": args.undelivered_rate}
 
-    from .server import SandboxServer
 
-    start = time.time()
-    cfg = SandboxConfig.from_options(
-        seed=args.seed, now=args.now, history_days=args.history_days, messages_per_day=args.messages_per_day,
-        contacts=args.contacts, conversations_per_line=args.conversations_per_line,
-        undelivered_rate=args.undelivered_rate, api_key=args.api_key, webhook_url=args.webhook_url,
+def config_from_args(args: argparse.Namespace, started_at: float) -> SandboxConfig:
+    """The SandboxConfig `serve` runs with; receiver-down windows count from started_at (epoch s)."""
+    edges = {f"{edge}_inclusive": getattr(args, f"{edge}_edge") == "inclusive" for edge in EDGE_DEFAULTS}
+    return SandboxConfig.from_options(
+        **_traffic_options(args), **edges, api_key=args.api_key, webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret, payload_generation=args.payload_generation,
         live_rate=args.live_rate, rate_limit=args.rate_limit, retry_after=args.retry_after,
         error_shape=args.error_shape, error_5xx_rate=args.error_5xx_rate, slow_rate=args.slow_rate,
@@ -85,8 +101,20 @@ def _serve(args: argparse.Namespace) -> int:
         retry_schedule=[float(x) for x in args.retry_schedule.split(",") if x.strip()],
         max_attempts=args.max_attempts, drop_rate=args.drop_rate, duplicate_rate=args.duplicate_rate,
         reorder_window=args.reorder_window, delay_ms=args.delay_ms,
-        receiver_down=[(start + a, start + b) for a, b in args.receiver_down],
+        receiver_down=[(started_at + a, started_at + b) for a, b in args.receiver_down],
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import time
+
+    from .server import SandboxServer
+
+    try:
+        cfg = config_from_args(args, time.time())
+    except ValueError as exc:
+        print(f"openphone-sandbox: bad setting: {exc}", file=sys.stderr)
+        return 2
     server = SandboxServer(cfg, host=args.host, port=args.port)
     info = server.sandbox.describe()
     info["baseUrl"] = server.base_url
@@ -118,17 +146,13 @@ def _ground_truth(args: argparse.Namespace) -> int:
         print()
         return 0
     from .state import Sandbox
-
-    cfg = SandboxConfig(seed=args.seed, now=args.now, history_days=args.history_days,
-                        messages_per_day=args.messages_per_day, contacts=args.contacts,
-                        conversations_per_line=args.conversations_per_line,
-                        undelivered_rate=args.undelivered_rate, webhook_secret="")
-    sb = Sandbox(cfg)  # not started: history only, no threads
+    from .truth import ground_truth
     from .util import parse_iso
 
+    sb = Sandbox(SandboxConfig(**_traffic_options(args), webhook_secret=""))  # not started: no threads
     after = parse_iso(args.created_after) if args.created_after else None
     before = parse_iso(args.created_before) if args.created_before else None
-    msgs = sb.ground_truth(after, before)
+    msgs = ground_truth(sb, after, before)
     json.dump({"messages": msgs, "count": len(msgs), "lines": sb.describe()["lines"],
                "anchor": sb.describe()["anchor"]}, sys.stdout, indent=1)
     print()

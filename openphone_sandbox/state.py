@@ -7,7 +7,6 @@ can step time instead of sleeping.
 
 from __future__ import annotations
 
-import base64
 import bisect
 import heapq
 import itertools
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import SandboxConfig
+from .config import SandboxConfig, parse_settings
 from .traffic import HistoryMessage, Line, anchor_ms, build_world, conversation_id, history, make_message
 from .util import b64_secret, iso, rand_alnum, rand_hex, stable_hex
 from .webhooks import DeliveryEngine, Target, event_body
@@ -26,7 +25,12 @@ from .webhooks import DeliveryEngine, Target, event_body
 
 @dataclass
 class Message:
-    """Internal message record; final_status is what the API will eventually show."""
+    """Internal message record; final_status is what the API will eventually show.
+
+    origin says where it came from (history, live, api, simulated, or line: the incoming copy of a
+    send between two sandbox lines); webhooks=False creates it without any webhook (a test's
+    deterministic "missed" message).
+    """
 
     id: str
     line_id: str
@@ -41,6 +45,8 @@ class Message:
     created_ms: int
     updated_ms: int
     line_owner: str | None = None
+    origin: str = "history"
+    webhooks: bool = True
 
     def sort_key(self) -> tuple[int, str]:
         return (self.created_ms, self.id)
@@ -127,8 +133,7 @@ class Sandbox:
                         self._emit("message.received", msg, msg.created_ms)
                     elif msg.status == "delivered":
                         self._emit("message.delivered", msg, msg.updated_ms)
-            if self.config.live_rate > 0:
-                self._schedule_live(self._mono() + 1.0 / self.config.live_rate)
+            self.set_live_rate(self.config.live_rate)
         self._thread = threading.Thread(target=self._run, name="sandbox-scheduler", daemon=True)
         self._thread.start()
 
@@ -139,6 +144,31 @@ class Sandbox:
         if self._thread:
             self._thread.join(timeout=2)
         self.delivery.stop()
+
+    def set_live_rate(self, rate: float) -> None:
+        """Change live traffic at once: drop the pending tick and, if rate > 0, tick 1/rate from now."""
+        with self._cond:
+            self.config.live_rate = rate
+            self._tasks = [t for t in self._tasks if t[2] != "live"]
+            heapq.heapify(self._tasks)
+            if rate > 0:
+                self._schedule_live(self._mono() + 1.0 / rate)
+
+    def apply_settings(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate and apply a runtime update (POST /_sandbox/faults) all at once; return the settings.
+
+        Raises ValueError naming the bad setting, having changed nothing.
+        """
+        with self.lock:
+            faults, runtime = parse_settings(values, self.config.faults.receiver_down)
+            for key, value in faults.items():
+                setattr(self.config.faults, key, value)
+            for key, value in runtime.items():
+                if key == "live_rate":
+                    self.set_live_rate(value)
+                else:
+                    setattr(self.config, key, value)
+            return self.config.runtime_settings()
 
     def _schedule_live(self, due: float) -> None:
         """Live ticks chain from their own due time so advance(N) yields N * live_rate messages."""
@@ -196,7 +226,7 @@ class Sandbox:
         line = self.lines[hm.line_id]
         cid = conversation_id(self.config.seed, hm.line_id, hm.participants)
         return Message(hm.id, hm.line_id, cid, hm.direction, hm.from_, list(hm.to), hm.text, hm.user_id,
-                       hm.status, hm.status, hm.created_ms, hm.updated_ms, line.owner_id)
+                       hm.status, hm.status, hm.created_ms, hm.updated_ms, line.owner_id, origin="history")
 
     def _conversation(self, line_id: str, participants: list[str] | tuple[str, ...], created_ms: int,
                       first_id: str) -> Conversation:
@@ -247,7 +277,7 @@ class Sandbox:
         return out
 
     def _emit(self, event_type: str, msg: Message, created_ms: int | None = None) -> None:
-        targets = self.targets(event_type, msg.line_id)
+        targets = self.targets(event_type, msg.line_id) if msg.webhooks else []
         if not targets:
             return
         api = msg.to_api()
@@ -265,30 +295,39 @@ class Sandbox:
         return prefix + rand_hex(self._rng, 32)
 
     def create_incoming(self, line: Line, sender: str, text: str, others: list[str] | None = None,
-                        created_ms: int | None = None) -> Message:
-        """An incoming message on line (status received) plus its message.received webhook."""
+                        created_ms: int | None = None, *, origin: str, webhooks: bool = True) -> Message:
+        """An incoming message on line (status received) plus its message.received webhook.
+
+        created_ms defaults to now; the event's createdAt equals the message's.
+        """
         with self.lock:
             now = created_ms if created_ms is not None else self.now_ms()
             to = [line.number] + [p for p in (others or []) if p not in (line.number, sender)]
             msg = Message(self._new_id(), line.id, "", "incoming", sender, to, text, None, "received",
-                          "received", now, now, line.owner_id)
+                          "received", now, now, line.owner_id, origin=origin, webhooks=webhooks)
             self._insert(msg)
-            self._emit("message.received", msg)
+            self._emit("message.received", msg, now)
             return msg
 
     def create_outgoing(self, line: Line, to: list[str], text: str, user_id: str | None,
-                        final_status: str | None = None) -> Message:
-        """A queued outgoing message whose lifecycle runs on the sandbox clock."""
+                        final_status: str | None = None, *, created_ms: int | None = None, origin: str,
+                        webhooks: bool = True) -> Message:
+        """An outgoing message: queued now with its lifecycle on the sandbox clock, or, given
+        created_ms, already final (updatedAt one second later) like a history message."""
         with self.lock:
-            now = self.now_ms()
             if final_status is None:
                 internal = all(t in self.line_by_number for t in to)
                 undelivered = (not internal and self._rng.random() < self.config.undelivered_rate)
                 final_status = "undelivered" if undelivered else "delivered"
+            created = created_ms if created_ms is not None else self.now_ms()
             msg = Message(self._new_id(), line.id, "", "outgoing", line.number, list(to), text,
-                          user_id or line.owner_id, "queued", final_status, now, now, line.owner_id)
+                          user_id or line.owner_id, "queued", final_status, created, created, line.owner_id,
+                          origin=origin, webhooks=webhooks)
             self._insert(msg)
-            self._schedule(self.config.sent_after_s, "lifecycle", lambda: self._mark_sent(msg))
+            if created_ms is None:
+                self._schedule(self.config.sent_after_s, "lifecycle", lambda: self._mark_sent(msg))
+            else:
+                self._mark_final(msg, at_ms=created_ms + 1000)
             return msg
 
     def _mark_sent(self, msg: Message) -> None:
@@ -296,18 +335,20 @@ class Sandbox:
         msg.updated_ms = max(self.now_ms(), msg.updated_ms)
         self._schedule(self.config.delivered_after_s, "lifecycle", lambda: self._mark_final(msg))
 
-    def _mark_final(self, msg: Message) -> None:
+    def _mark_final(self, msg: Message, at_ms: int | None = None) -> None:
+        """Final status now (or at at_ms); a delivered send to a sandbox line arrives there as incoming."""
         msg.status = msg.final_status
-        msg.updated_ms = max(self.now_ms(), msg.updated_ms)
+        msg.updated_ms = at_ms if at_ms is not None else max(self.now_ms(), msg.updated_ms)
         if msg.status != "delivered":
             return  # legacy webhooks never report undelivered: only polling finds it
-        self._emit("message.delivered", msg)
+        self._emit("message.delivered", msg, msg.updated_ms)
         sender = self.lines[msg.line_id]
         for number in msg.to:
             target_line = self.line_by_number.get(number)
             if target_line is not None:
                 others = [p for p in msg.to if p != number]
-                self.create_incoming(target_line, sender.number, msg.text, others=others)
+                self.create_incoming(target_line, sender.number, msg.text, others=others, created_ms=at_ms,
+                                     origin="line", webhooks=msg.webhooks)
 
     def _live_tick(self, due: float) -> None:
         rng = self._live_rng
@@ -315,9 +356,11 @@ class Sandbox:
         participants = rng.choice(self.world.plans[line.id])
         hm = make_message(self.world, self.config, rng, line, participants, self.now_ms())
         if hm.direction == "incoming":
-            self.create_incoming(line, hm.from_, hm.text, others=[p for p in participants if p != hm.from_])
+            self.create_incoming(line, hm.from_, hm.text, others=[p for p in participants if p != hm.from_],
+                                 origin="live")
         else:
-            self.create_outgoing(line, list(participants), hm.text, line.owner_id, final_status=hm.status)
+            self.create_outgoing(line, list(participants), hm.text, line.owner_id, final_status=hm.status,
+                                 origin="live")
         if self.config.live_rate > 0:
             # catch up after advance(), but never replay more than a minute of backlog
             self._schedule_live(max(due + 1.0 / self.config.live_rate, self._mono() - 60.0))
@@ -346,26 +389,6 @@ class Sandbox:
             self.webhooks[wh["id"]] = wh
             return wh
 
-    def ground_truth(self, created_after: int | None = None, created_before: int | None = None,
-                     phone_number_id: str | None = None) -> list[dict[str, Any]]:
-        """Every message with the status the API will eventually show, oldest first."""
-        with self.lock:
-            out = []
-            for m in sorted(self.messages.values(), key=Message.sort_key):
-                if created_after is not None and m.created_ms < created_after:
-                    continue
-                if created_before is not None and m.created_ms >= created_before:
-                    continue
-                if phone_number_id and m.line_id != phone_number_id:
-                    continue
-                conv = self.conversations[m.conversation_id]
-                out.append({"id": m.id, "phoneNumberId": m.line_id, "conversationId": m.conversation_id,
-                            "participants": list(conv.participants), "direction": m.direction,
-                            "from": m.from_, "to": list(m.to), "text": m.text, "userId": m.user_id,
-                            "status": m.final_status, "currentStatus": m.status,
-                            "createdAt": iso(m.created_ms)})
-            return out
-
     def describe(self) -> dict[str, Any]:
         """Connection facts printed by the CLI and returned by GET /_sandbox/info."""
         return {
@@ -379,7 +402,3 @@ class Sandbox:
             "anchor": iso(self.anchor),
         }
 
-
-def decode_secret(secret: str) -> bytes:
-    """Bytes of a base64 (optionally whsec_-prefixed) secret."""
-    return base64.b64decode(secret.removeprefix("whsec_"))

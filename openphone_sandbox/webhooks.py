@@ -1,4 +1,5 @@
-"""Webhook payloads, signatures and the at-least-once delivery engine with fault injection.
+"""Webhook payloads, signatures and the at-least-once delivery engine with fault injection
+(shapes and signatures: docs/openphone-api.md, 'Webhook delivery').
 
 The engine plays OpenPhone's webhook sender: it signs each attempt freshly, retries non-2xx
 answers on a compressed schedule, and injects drop / duplicate / reorder / delay /
@@ -26,6 +27,7 @@ from .config import FaultConfig
 from .util import compact_json, iso
 
 MESSAGE_EVENTS = ("message.received", "message.delivered")
+RECEIVER_DOWN = "receiver down (simulated)"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -135,10 +137,13 @@ class EventRecord:
     messageId: str
     target: str
     url: str
+    submittedAt: str = ""  # wall clock, when the sandbox emitted it
     fate: str = "pending"  # pending | delivered | dropped | failed
-    attempts: int = 0
+    attempts: int = 0  # every try, including those refused by a simulated receiver-down window
+    sent: int = 0  # tries that reached the network (attempts minus receiver-down refusals)
     deliveries: int = 0  # 2xx responses (2 when duplicated)
     duplicated: bool = False
+    acknowledgedAt: str | None = None  # wall clock of the first 2xx
     lastStatus: int | None = None
     lastError: str | None = None
 
@@ -205,7 +210,8 @@ class DeliveryEngine:
     def submit(self, event_id: str, event_type: str, message_id: str, target: Target, body: bytes) -> None:
         """Queue one event for one target, applying drop / duplicate / delay / reorder decisions."""
         f = self.faults
-        rec = EventRecord(event_id, event_type, message_id, target.key, target.url)
+        rec = EventRecord(event_id, event_type, message_id, target.key, target.url,
+                          submittedAt=iso(int(time.time() * 1000)))
         with self._cond:
             self.records[(event_id, target.key)] = rec
             self._stats.inc("events", event_type)
@@ -344,7 +350,7 @@ class DeliveryEngine:
             status: int | None = None
             error: str | None = None
             if self._receiver_down():
-                error = "receiver down (simulated)"
+                error = RECEIVER_DOWN
             else:
                 try:
                     headers = signed_headers(d.target.generation, d.target.secret, d.event_id, d.body)
@@ -359,11 +365,13 @@ class DeliveryEngine:
             d.attempt += 1
             rec = self.records.get((d.event_id, d.target.key))
             self._stats.inc("attempted", d.event_type)
-            if error == "receiver down (simulated)":
+            refused = error == RECEIVER_DOWN
+            if refused:
                 self._stats.inc("receiver_down", d.event_type)
             ok = status is not None and 200 <= status < 300
             if rec is not None:
                 rec.attempts += 1
+                rec.sent += 0 if refused else 1
                 rec.lastStatus = status
                 rec.lastError = error
             if ok:
@@ -371,6 +379,7 @@ class DeliveryEngine:
                 if rec is not None:
                     rec.deliveries += 1
                     rec.fate = "delivered"
+                    rec.acknowledgedAt = rec.acknowledgedAt or iso(int(time.time() * 1000))
             elif d.attempt < self.max_attempts and not self._stop:
                 self._stats.inc("retried", d.event_type)
                 delay = self.retry_schedule[min(d.attempt - 1, len(self.retry_schedule) - 1)]
@@ -380,3 +389,16 @@ class DeliveryEngine:
                 if rec is not None and rec.fate != "delivered":
                     rec.fate = "failed"
             self._cond.notify_all()
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts over (event, target) records: what a soak compares with what its receivers stored."""
+    return {"events": len(records),
+            "dropped": sum(r["fate"] == "dropped" for r in records),
+            "duplicated": sum(r["duplicated"] for r in records),
+            "acknowledged": sum(r["deliveries"] > 0 for r in records),
+            "failed": sum(r["fate"] == "failed" for r in records),
+            "pending": sum(r["fate"] == "pending" for r in records),
+            "attempts": sum(r["attempts"] for r in records),
+            "sent": sum(r["sent"] for r in records),
+            "deliveries": sum(r["deliveries"] for r in records)}
