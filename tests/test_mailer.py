@@ -23,7 +23,7 @@ def test_alert_is_sent_once_per_key(db, smtp_server):
 
 
 def test_failed_send_is_retried_on_the_next_call(db, smtp_server):
-    from openphone_pipelines.localpg import free_port
+    from openphone_local.localpg import free_port
 
     unreachable = SmtpSettings("127.0.0.1", free_port(), "alerts@example.com", ["ops@example.com"], timeout=2)
     with pytest.raises(OSError):

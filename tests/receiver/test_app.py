@@ -209,7 +209,7 @@ def test_healthz_and_metrics(client: FlaskClient, secret: str) -> None:
 
 
 def test_database_unreachable_gives_503_not_500(secret: str, fresh: Engine) -> None:
-    from openphone_pipelines.localpg import free_port
+    from openphone_local.localpg import free_port
 
     dead_url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
     app = create_app({"DATABASE_URL": dead_url, "OPENPHONE_WEBHOOK_SECRETS": secret})

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from openphone_pipelines.localpg import LocalPostgres, free_port
+from openphone_local.localpg import LocalPostgres, free_port
 from openphone_pipelines.openphone.signatures import sign_legacy
 from openphone_pipelines.store.db import upgrade
 from openphone_sandbox.testing import SandboxHandle, start_sandbox

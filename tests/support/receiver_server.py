@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from openphone_pipelines.localpg import free_port
+from openphone_local.localpg import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
