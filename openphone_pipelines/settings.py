@@ -7,6 +7,7 @@ in the middle of a request.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 
 class ConfigError(ValueError):
@@ -62,3 +63,25 @@ def database_url(raw: str | None = None) -> str:
         return normalize_url(url)
     except Exception as exc:
         raise ConfigError(f"DATABASE_URL is not a usable PostgreSQL URL: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ProbeLines:
+    """Where the health probe goes: from a second line (PN id or E.164) to the monitored line's number."""
+
+    from_line: str
+    to_number: str
+
+    def __repr__(self) -> str:  # phone numbers stay out of logs and the UI
+        return "ProbeLines(<lines hidden>)"
+
+
+def probe_lines_from_env() -> ProbeLines:
+    from_line = env_str("OPENPHONE_PROBE_FROM", required=True)
+    to_number = env_str("OPENPHONE_PROBE_TO", required=True)
+    assert from_line is not None and to_number is not None
+    if not (from_line.startswith("PN") or from_line.startswith("+")):
+        raise ConfigError("OPENPHONE_PROBE_FROM must be a PN… phone-number id or an E.164 number")
+    if not to_number.startswith("+"):
+        raise ConfigError("OPENPHONE_PROBE_TO must be the monitored line's E.164 number (+1…)")
+    return ProbeLines(from_line, to_number)

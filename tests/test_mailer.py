@@ -2,8 +2,8 @@
 
 import pytest
 
-from openphone_pipelines.alerts import send_alert_once
-from openphone_pipelines.mailer import SmtpSettings, send_email
+from openphone_pipelines.alerting.delivery import Alert, send_alert_once
+from openphone_pipelines.alerting.smtp import EmailChannel, SmtpSettings, send_email
 
 
 def test_send_email_reaches_real_smtp_server(smtp_server):
@@ -16,18 +16,18 @@ def test_send_email_reaches_real_smtp_server(smtp_server):
 
 
 def test_alert_is_sent_once_per_key(db, smtp_server):
-    smtp = SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"])
-    assert send_alert_once(db, smtp, alert_key="k1", kind="test", subject="s", body="b") is True
-    assert send_alert_once(db, smtp, alert_key="k1", kind="test", subject="s", body="b") is False
+    smtp = EmailChannel(SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"]))
+    assert send_alert_once(db, smtp, Alert("k1", "test", "s", "b")) is True
+    assert send_alert_once(db, smtp, Alert("k1", "test", "s", "b")) is False
     assert len(smtp_server.wait_for(1)) == 1
 
 
 def test_failed_send_is_retried_on_the_next_call(db, smtp_server):
     from openphone_local.localpg import free_port
 
-    unreachable = SmtpSettings("127.0.0.1", free_port(), "alerts@example.com", ["ops@example.com"], timeout=2)
+    unreachable = EmailChannel(SmtpSettings("127.0.0.1", free_port(), "alerts@example.com", ["ops@example.com"], timeout=2))
     with pytest.raises(OSError):
-        send_alert_once(db, unreachable, alert_key="k2", kind="test", subject="s", body="b")
-    smtp = SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"])
-    assert send_alert_once(db, smtp, alert_key="k2", kind="test", subject="s", body="b") is True
+        send_alert_once(db, unreachable, Alert("k2", "test", "s", "b"))
+    smtp = EmailChannel(SmtpSettings(smtp_server.host, smtp_server.port, "alerts@example.com", ["ops@example.com"]))
+    assert send_alert_once(db, smtp, Alert("k2", "test", "s", "b")) is True
     assert len(smtp_server.wait_for(1)) == 1

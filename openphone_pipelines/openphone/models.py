@@ -21,7 +21,9 @@ STATUS_RANK: dict[str, int] = {
     "undelivered": 3,
     "received": 3,
 }
-TERMINAL_STATUSES = frozenset({"delivered", "undelivered", "received"})
+# Outgoing statuses that may still change: a message left in one of them long after it was sent is
+# re-polled (legacy webhooks never report `undelivered`). The SQL that finds them binds this tuple.
+UNSETTLED_STATUSES = ("queued", "sent")
 
 
 class _Resource(BaseModel):

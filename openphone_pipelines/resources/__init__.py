@@ -6,10 +6,10 @@ import os
 
 import dagster as dg
 
-from openphone_pipelines.mailer import SECURITY_MODES
-from openphone_pipelines.resources.app_db import AppDatabase
-from openphone_pipelines.resources.mailer import MailerResource
-from openphone_pipelines.resources.openphone import OpenPhoneResource
+from openphone_pipelines.alerting.smtp import SECURITY_MODES
+from openphone_pipelines.resources.app_database import AppDatabase
+from openphone_pipelines.resources.notifier import NotifierResource
+from openphone_pipelines.resources.openphone_api import OpenPhoneResource
 from openphone_pipelines.settings import ConfigError, env_float, env_int
 
 DEFAULT_BASE_URL = "https://api.openphone.com"
@@ -34,7 +34,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         rate_limit_rps=env_float("OPENPHONE_RATE_LIMIT_RPS", 10.0, minimum=0.1),
         app_db=app_db,
     )
-    mailer = MailerResource(
+    notifier = NotifierResource(
         host=os.environ.get("SMTP_HOST") or "127.0.0.1",
         port=env_int("SMTP_PORT", 25, minimum=1, maximum=65535),
         security=_smtp_security(),
@@ -44,7 +44,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         recipients=os.environ.get("ALERT_EMAIL_TO") or "",
         webserver_base_url=os.environ.get("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000",
     )
-    return {"app_db": app_db, "openphone": openphone, "mailer": mailer}
+    return {"app_db": app_db, "openphone": openphone, "notifier": notifier}
 
 
-__all__ = ["AppDatabase", "MailerResource", "OpenPhoneResource", "build_resources"]
+__all__ = ["AppDatabase", "NotifierResource", "OpenPhoneResource", "build_resources"]

@@ -7,9 +7,9 @@ import time
 import dagster as dg
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.jobs.health import webhook_health_probe_job
-from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
-from openphone_pipelines.sensors.health import webhook_health_probe_sensor
+from openphone_pipelines.jobs.health_probe_job import webhook_health_probe_job
+from openphone_pipelines.resources import AppDatabase, NotifierResource, OpenPhoneResource
+from openphone_pipelines.sensors.probe_verification_sensor import webhook_health_probe_sensor
 from tests.recovery.support import RECIPIENT
 
 
@@ -17,7 +17,7 @@ def health_resources(app_db_url: str, smtp_server, sandbox=None) -> dict:
     app_db = AppDatabase(url=app_db_url)
     out: dict = {
         "app_db": app_db,
-        "mailer": MailerResource(host=smtp_server.host, port=smtp_server.port, recipients=RECIPIENT),
+        "notifier": NotifierResource(host=smtp_server.host, port=smtp_server.port, recipients=RECIPIENT),
     }
     if sandbox is not None:
         out["openphone"] = OpenPhoneResource(api_key=sandbox.api_key, base_url=sandbox.base_url, app_db=app_db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.assets.webhook_health import webhook_health_history
+from openphone_pipelines.assets.webhook_health_history import webhook_health_history
 from tests.recovery.support import resources
 
 

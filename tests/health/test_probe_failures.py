@@ -8,7 +8,7 @@ import time
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.health import webhook_health_probe_job
+from openphone_pipelines.jobs.health_probe_job import webhook_health_probe_job
 from openphone_pipelines.resources import OpenPhoneResource
 from openphone_sandbox.testing import start_sandbox
 from tests.health.support import health_resources, probe_env, probe_row, run_probe_job, tick_health_sensor

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from openphone_pipelines.assets.webhook_health import webhook_health_history
+from openphone_pipelines.assets.webhook_health_history import webhook_health_history
 from openphone_sandbox.testing import start_sandbox
 from tests.health.support import (
     health_resources,

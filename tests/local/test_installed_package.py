@@ -7,6 +7,7 @@ that goes first on PYTHONPATH; every command then runs from an unrelated working
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +15,23 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("openphone_pipelines", "webhook_receiver", "openphone_sandbox", "openphone_local")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """site-packages-like folder holding this project installed from its wheel."""
+    """site-packages-like folder holding this project installed from its wheel (built from a copy of
+    the sources, so the build leaves nothing behind in the checkout)."""
     base = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(REPO_ROOT)],
+    source = base / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for package in PACKAGES:
+        shutil.copytree(REPO_ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(source)],
                    check=True, capture_output=True, timeout=300)
     [wheel] = (base / "dist").glob("openphone_pipelines-*.whl")
     site = base / "site"

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.ratelimit import NoLimit
-from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
+from openphone_pipelines.resources import AppDatabase, NotifierResource, OpenPhoneResource
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
 
 # A fixed sandbox clock anchor: history days are 2026-11-01 .. 2026-11-03 plus 11-04 so far.
@@ -45,6 +45,6 @@ def resources(app_db_url: str, db: Engine, sandbox: SandboxHandle, smtp_server) 
         "app_db": app_db,
         "openphone": OpenPhoneResource(api_key=sandbox.api_key, base_url=sandbox.base_url, app_db=app_db,
                                        rate_limit_rps=1000),
-        "mailer": MailerResource(host=smtp_server.host, port=smtp_server.port, recipients="ops@example.com",
+        "notifier": NotifierResource(host=smtp_server.host, port=smtp_server.port, recipients="ops@example.com",
                                  webserver_base_url="http://dagster.test"),
     }

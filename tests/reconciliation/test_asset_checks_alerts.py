@@ -12,16 +12,19 @@ import dagster as dg
 import pytest
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.assets.reconciliation import (
+from openphone_pipelines.assets.openphone_messages import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     openphone_messages,
     reconciliation_daily_schedule,
+)
+from openphone_pipelines.assets.weekly_integrity import (
     weekly_integrity,
     weekly_integrity_job,
     weekly_integrity_schedule,
 )
-from openphone_pipelines.sensors.alerts import check_failure_alerts, run_failure_alerts
+from openphone_pipelines.sensors.check_alert_sensor import check_failure_alerts
+from openphone_pipelines.sensors.run_failure_alert_sensor import run_failure_alerts
 from openphone_sandbox.testing import SandboxHandle
 
 from .conftest import day_window
@@ -94,7 +97,7 @@ def test_deleted_row_fails_weekly_completeness_and_emails_exactly_once(
 
     for _ in range(3):  # three ticks, one email: the cursor and the alert log both hold it back
         with dg.build_sensor_context(instance=instance, cursor=_cursor(instance),
-                                     resources={k: resources[k] for k in ("mailer", "app_db")}) as ctx:
+                                     resources={k: resources[k] for k in ("notifier", "app_db")}) as ctx:
             check_failure_alerts(ctx)
             _save_cursor(instance, ctx.cursor)
     emails = smtp_server.wait_for(2, timeout=1.0)  # a second email would have arrived by now
@@ -104,7 +107,7 @@ def test_deleted_row_fails_weekly_completeness_and_emails_exactly_once(
     assert "2026-11-01, 2026-11-02, 2026-11-03" in body and "missing: 1" in body and victim in body
     assert f"http://dagster.test/runs/{run.run_id}" in body
     # a fresh cursor (lost state) still cannot email twice: alert_log is keyed by evaluation id
-    with dg.build_sensor_context(instance=instance, resources={k: resources[k] for k in ("mailer", "app_db")}) as ctx:
+    with dg.build_sensor_context(instance=instance, resources={k: resources[k] for k in ("notifier", "app_db")}) as ctx:
         check_failure_alerts(ctx)
     assert len(smtp_server.messages) == 1
 
@@ -135,7 +138,7 @@ def test_run_failure_sensor_emails_once_per_run(resources: dict, instance: dg.Da
     for _ in range(2):
         with dg.build_run_status_sensor_context(
             sensor_name="openphone_run_failure_alerts", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=failure, resources={k: resources[k] for k in ("mailer", "app_db")},
+            dagster_event=failure, resources={k: resources[k] for k in ("notifier", "app_db")},
         ) as ctx:
             run_failure_alerts(ctx.for_run_failure())
     emails = smtp_server.wait_for(1)
@@ -188,7 +191,7 @@ def test_blocking_completeness_failure_fails_the_run_and_emails_once(
     completeness = next(e for e in result.get_asset_check_evaluations() if e.check_name == "completeness")
     assert not completeness.passed and completeness.metadata["missing"].value == 1
 
-    sensor_resources = {k: resources[k] for k in ("mailer", "app_db")}
+    sensor_resources = {k: resources[k] for k in ("notifier", "app_db")}
     with dg.build_sensor_context(instance=instance, resources=sensor_resources) as ctx:
         check_failure_alerts(ctx)
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.assets.reconciliation import RANGE_END_TAG, RANGE_START_TAG, openphone_messages
+from openphone_pipelines.assets.openphone_messages import RANGE_END_TAG, RANGE_START_TAG, openphone_messages
 from openphone_pipelines.resources import OpenPhoneResource
 from openphone_sandbox.testing import start_sandbox
 from tests.support.receiver_server import running_receiver

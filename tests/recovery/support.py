@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, create_engine, text
 
-from openphone_pipelines.resources import AppDatabase, MailerResource
+from openphone_pipelines.resources import AppDatabase, NotifierResource
 from openphone_pipelines.store.db import make_engine
 from openphone_pipelines.store.webhook_events import record_webhook_event
 
@@ -72,7 +72,7 @@ def make_due(engine: Engine, queue_id: int | None = None) -> None:
 
 def resources(app_db_url: str, smtp_server=None) -> dict:
     out: dict = {"app_db": AppDatabase(url=app_db_url)}
-    out["mailer"] = MailerResource(
+    out["notifier"] = NotifierResource(
         host=smtp_server.host if smtp_server else "127.0.0.1",
         port=smtp_server.port if smtp_server else 1,
         recipients=RECIPIENT,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.cleanup import health_probe_cleanup_job, retry_queue_cleanup_job
-from openphone_pipelines.jobs.retry import webhook_failure_monitor_job
+from openphone_pipelines.jobs.failure_monitor_job import webhook_failure_monitor_job
+from openphone_pipelines.jobs.retention_jobs import health_probe_cleanup_job, retry_queue_cleanup_job
 from openphone_pipelines.store import retry_queue
 from tests.recovery.support import resources, store_event
 

@@ -8,7 +8,7 @@ import dagster as dg
 from sqlalchemy import text
 
 from openphone_pipelines.cli import main as cli_main
-from openphone_pipelines.jobs.retry import replay_failed_webhooks_job
+from openphone_pipelines.jobs.replay_job import replay_failed_webhooks_job
 from openphone_pipelines.store.processing import process_webhook_event
 from tests.recovery.support import queue_row, resources, store_event
 

@@ -7,9 +7,10 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.retry import retry_sweep_job
+from openphone_pipelines.jobs.retry_sweep_job import retry_sweep_job
+from openphone_pipelines.recovery import sweep_due_retries
 from openphone_pipelines.store import retry_queue
-from openphone_pipelines.store.processing import process_webhook_event, sweep_due_retries
+from openphone_pipelines.store.processing import process_webhook_event
 from tests.recovery.support import (
     impatient_engine,
     make_due,

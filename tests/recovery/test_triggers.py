@@ -9,8 +9,8 @@ import dagster as dg
 from sqlalchemy import text
 
 from openphone_pipelines.definitions import defs
-from openphone_pipelines.jobs.retry import retry_sweep_schedule
-from openphone_pipelines.sensors.retry import retry_sweep_sensor
+from openphone_pipelines.jobs.retry_sweep_job import retry_sweep_schedule
+from openphone_pipelines.sensors.retry_trigger_sensor import retry_sweep_sensor
 from openphone_pipelines.store import retry_queue
 from tests.recovery.support import make_due, resources, store_event
 

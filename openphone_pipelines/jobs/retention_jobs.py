@@ -3,7 +3,8 @@ UTC). Dead and discarded rows are never deleted here: they wait for a human."""
 
 import dagster as dg
 
-from openphone_pipelines import health
+from openphone_pipelines.health_probe import PROBE_RETENTION_DAYS
+from openphone_pipelines.recovery import RESOLVED_RETENTION_DAYS
 from openphone_pipelines.resources import AppDatabase
 from openphone_pipelines.store import health_checks, retry_queue
 
@@ -28,7 +29,7 @@ def delete_resolved_retries(context: dg.OpExecutionContext, config: RetentionCon
 
 @dg.job(
     description="Delete health probes older than 30 days.",
-    config={"ops": {"delete_old_health_probes": {"config": {"days": health.PROBE_RETENTION_DAYS}}}},
+    config={"ops": {"delete_old_health_probes": {"config": {"days": PROBE_RETENTION_DAYS}}}},
 )
 def health_probe_cleanup_job() -> None:
     delete_old_health_probes()
@@ -36,7 +37,7 @@ def health_probe_cleanup_job() -> None:
 
 @dg.job(
     description="Delete resolved retry-queue rows older than 7 days (dead rows stay).",
-    config={"ops": {"delete_resolved_retries": {"config": {"days": health.RESOLVED_RETENTION_DAYS}}}},
+    config={"ops": {"delete_resolved_retries": {"config": {"days": RESOLVED_RETENTION_DAYS}}}},
 )
 def retry_queue_cleanup_job() -> None:
     delete_resolved_retries()

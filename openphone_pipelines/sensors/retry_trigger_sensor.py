@@ -3,8 +3,8 @@ distinct set of due rows (the run key), so an idle queue launches nothing."""
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.jobs.retry import SWEEP_JOB_NAME, retry_sweep_job
+from openphone_pipelines import recovery
+from openphone_pipelines.jobs.retry_sweep_job import SWEEP_JOB_NAME, retry_sweep_job
 from openphone_pipelines.resources import AppDatabase
 
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -20,17 +20,14 @@ _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagst
 )
 def retry_sweep_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase):
     with app_db.engine.connect() as conn:
-        due = health.due_retry_work(conn)
+        due = recovery.due_retry_work(conn)
     if due is None:
         return dg.SkipReason("no retry due")
-    active = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=SWEEP_JOB_NAME, statuses=_ACTIVE), limit=1
-    )
+    active = context.instance.get_runs(filters=dg.RunsFilter(job_name=SWEEP_JOB_NAME, statuses=_ACTIVE), limit=1)
     if active:
         # A running sweep drains until nothing is due; it will take these rows too.
         return dg.SkipReason(f"{due.due_rows} due; sweep {active[0].run_id} is already running")
-    return dg.RunRequest(run_key=f"retry-sweep-{due.fingerprint}",
-                         tags={"openphone/due_rows": str(due.due_rows)})
+    return dg.RunRequest(run_key=f"retry-sweep-{due.fingerprint}", tags={"openphone/due_rows": str(due.due_rows)})
 
 
 defs = dg.Definitions(sensors=[retry_sweep_sensor])

@@ -3,9 +3,8 @@ materialised hourly so the operator reads the trend in the UI (metadata plots), 
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.resources import AppDatabase
-from openphone_pipelines.store import health_checks
+from openphone_pipelines import health_probe, reporting
+from openphone_pipelines.resources.app_database import AppDatabase
 
 
 def _num(value: float | None) -> dg.MetadataValue:
@@ -18,14 +17,10 @@ def _num(value: float | None) -> dg.MetadataValue:
     description="Health-probe history from webhook_health_checks: success rate and latency (24 h, 7 d).",
 )
 def webhook_health_history(context: dg.AssetExecutionContext, app_db: AppDatabase) -> dg.MaterializeResult:
-    day, week = health.probe_history(app_db.engine, (24, 168))
-    with app_db.engine.connect() as conn:
-        outage = health_checks.probe_outage(conn, health.OUTAGE_AFTER_SECONDS)
+    day, week = health_probe.probe_history(app_db.engine, (24, 168))
     metadata: dict[str, object] = {
-        "summary": dg.MetadataValue.md(health.probe_history_markdown([day, week])),
-        "outage": dg.MetadataValue.text(
-            "none" if outage is None else f"no success for {outage.silent_seconds / 3600:.1f} h"
-        ),
+        "summary": dg.MetadataValue.md(reporting.probe_history_markdown([day, week])),
+        "outage": dg.MetadataValue.text(reporting.outage_summary(health_probe.current_outage(app_db.engine))),
     }
     for label, stats in (("24h", day), ("7d", week)):
         metadata.update({

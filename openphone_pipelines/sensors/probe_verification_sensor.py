@@ -7,8 +7,13 @@ work is one UPDATE and rarely an email, so it runs in the tick and launches no r
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.resources import AppDatabase, MailerResource
+from openphone_pipelines import health_probe
+from openphone_pipelines.resources import AppDatabase, NotifierResource
+from openphone_pipelines.settings import env_int
+
+
+def probe_timeout_from_env() -> int:
+    return env_int("OPENPHONE_PROBE_TIMEOUT_SECONDS", 120, minimum=1, maximum=86400)
 
 
 @dg.sensor(
@@ -18,13 +23,9 @@ from openphone_pipelines.resources import AppDatabase, MailerResource
     description="Fail probes with no webhook within OPENPHONE_PROBE_TIMEOUT_SECONDS (default 120) and alert.",
 )
 def webhook_health_probe_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase,
-                                mailer: MailerResource) -> dg.SkipReason:
-    check = health.check_probes(
-        app_db.engine,
-        mailer.settings(),
-        timeout_seconds=health.probe_timeout_from_env(),
-        context_url=mailer.webserver_base_url,
-    )
+                                notifier: NotifierResource) -> dg.SkipReason:
+    check = health_probe.check_probes(app_db.engine, notifier.channel(), timeout_seconds=probe_timeout_from_env(),
+                                      context_url=notifier.webserver_base_url)
     parts = [f"{check.pending} probe(s) awaiting their webhook"]
     if check.expired:
         parts.append(f"timed out: {check.expired}")
