@@ -7,20 +7,23 @@ checks also run weekly (weekly_integrity.py) through `check_results`. The walk a
 live in openphone_pipelines/reconciliation.py and integrity.py; this module is the Dagster shell.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pydantic import Field
 from sqlalchemy import Engine
 
 from openphone_pipelines import integrity, reporting
+from openphone_pipelines.cadence import utc_schedule
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.reconciliation import reconcile_window
 from openphone_pipelines.resources.app_database import AppDatabase
 from openphone_pipelines.resources.openphone_api import OpenPhoneResource
-from openphone_pipelines.settings import env_float, env_int, env_str
+from openphone_pipelines.settings import load_settings
+
+SETTINGS = load_settings()
 
 ASSET_NAME = "openphone_messages"
 POOL = "openphone_api"
@@ -28,26 +31,30 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("OPENPHONE_RECONCILE_START_DATE") or "2026-01-01",
+    start_date=SETTINGS.reconcile_start_date.isoformat(),
     end_offset=1,  # today's in-progress partition exists (and can be reconciled so far)
     timezone="UTC",
 )
 
 
-def probe_line_id() -> str | None:
-    return env_str("OPENPHONE_PROBE_LINE_ID")
+class ReconcileConfig(dg.Config):
+    """Per-run tunables of the walk and its checks; the defaults come from the settings."""
 
+    overlap_minutes: int = Field(SETTINGS.reconcile_overlap_minutes, ge=0, description=(
+        "How far each API query window is widened on both sides (OPENPHONE_RECONCILE_OVERLAP_MINUTES)."))
+    settle_after_minutes: int = Field(SETTINGS.settle_after_minutes, ge=0, description=(
+        "An outgoing message still queued/sent this long after creation is re-polled "
+        "(OPENPHONE_SETTLE_AFTER_MINUTES)."))
+    coverage_min: float = Field(SETTINGS.webhook_coverage_min, ge=0.0, description=(
+        "Webhook coverage below this warns (OPENPHONE_WEBHOOK_COVERAGE_MIN)."))
 
-def coverage_min() -> float:
-    return env_float("OPENPHONE_WEBHOOK_COVERAGE_MIN", integrity.DEFAULT_COVERAGE_MIN, minimum=0.0)
+    @property
+    def overlap(self) -> timedelta:
+        return timedelta(minutes=self.overlap_minutes)
 
-
-def settle_after() -> timedelta:
-    return timedelta(minutes=env_int("OPENPHONE_SETTLE_AFTER_MINUTES", 120, minimum=0))
-
-
-def overlap() -> timedelta:
-    return timedelta(minutes=env_int("OPENPHONE_RECONCILE_OVERLAP_MINUTES", 10, minimum=0))
+    @property
+    def settle_after(self) -> timedelta:
+        return timedelta(minutes=self.settle_after_minutes)
 
 
 def utc(value: datetime) -> datetime:
@@ -203,7 +210,7 @@ def check_results(window: CheckWindow, *, prefix: str = "",
     ),
 )
 def openphone_messages(
-    context: dg.AssetExecutionContext, app_db: AppDatabase, openphone: OpenPhoneResource
+    context: dg.AssetExecutionContext, config: ReconcileConfig, app_db: AppDatabase, openphone: OpenPhoneResource
 ) -> dg.MaterializeResult:
     """Range-safe: one walk covers every partition of the run (never `context.partition_key`)."""
     window = context.partition_time_window
@@ -212,10 +219,10 @@ def openphone_messages(
     context.log.info(f"reconciling {len(keys)} partition(s) {keys[0]} .. {keys[-1]}")
     engine = app_db.engine
     with openphone.client() as client:
-        report = reconcile_window(client, engine, start, end, overlap=overlap(), probe_line_id=probe_line_id(),
-                                  progress=context.log.info)
+        report = reconcile_window(client, engine, start, end, overlap=config.overlap,
+                                  probe_line_id=SETTINGS.probe_line_id, progress=context.log.info)
         checks = check_results(CheckWindow(engine, client, start, end, report.api_ids, keys,
-                                           settle_after=settle_after(), coverage_min=coverage_min()))
+                                           settle_after=config.settle_after, coverage_min=config.coverage_min))
     metadata = {
         "partitions": ", ".join(keys),
         "api_calls": report.api_calls,
@@ -245,22 +252,21 @@ reconciliation_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(
-    cron_schedule="0 2 * * *",
-    job=reconciliation_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def reconciliation_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """02:00 UTC: one ranged run over the two latest complete days (48-hour lookback for late items)."""
-    tick = context.scheduled_execution_time or datetime.now(UTC)
-    today = utc(tick).date()
-    first, last = (today - timedelta(days=2)).isoformat(), (today - timedelta(days=1)).isoformat()
+def _last_two_days(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """One ranged run over the two latest complete days (48-hour lookback for late items). The run
+    key names the tick, so a compressed cadence launches a run per tick, not one per day."""
+    tick = utc(context.scheduled_execution_time or datetime.now(UTC))
+    first, last = (tick.date() - timedelta(days=2)).isoformat(), (tick.date() - timedelta(days=1)).isoformat()
     return dg.RunRequest(
-        run_key=f"reconcile-{first}-{last}",
+        run_key=f"reconcile-{first}-{last}-{tick:%Y%m%dT%H%M}",
         tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
     )
 
+
+reconciliation_daily_schedule = utc_schedule(
+    name="reconciliation_daily_schedule", cron=SETTINGS.reconcile_cron, job=reconciliation_job,
+    evaluate=_last_two_days, description="Daily (02:00 UTC by default): reconcile the two latest complete days.",
+)
 
 defs = dg.Definitions(assets=[openphone_messages], jobs=[reconciliation_job],
                       schedules=[reconciliation_daily_schedule])

@@ -4,7 +4,9 @@ materialised hourly so the operator reads the trend in the UI (metadata plots), 
 import dagster as dg
 
 from openphone_pipelines import health_probe, reporting
+from openphone_pipelines.cadence import utc_schedule
 from openphone_pipelines.resources.app_database import AppDatabase
+from openphone_pipelines.settings import load_settings
 
 
 def _num(value: float | None) -> dg.MetadataValue:
@@ -35,14 +37,11 @@ def webhook_health_history(context: dg.AssetExecutionContext, app_db: AppDatabas
     return dg.MaterializeResult(metadata=metadata)
 
 
-# At :05, after the :00 probe has had its 2-minute window and a verification tick.
-webhook_health_history_schedule = dg.ScheduleDefinition(
-    name="webhook_health_history_schedule",
+# At :05 by default, after the :00 probe has had its 2-minute window and a verification tick.
+webhook_health_history_schedule = utc_schedule(
+    name="webhook_health_history_schedule", cron=load_settings().probe_history_cron,
     target=dg.AssetSelection.assets(webhook_health_history),
-    cron_schedule="5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Hourly at :05 UTC: refresh the probe history shown on webhook_health_history.",
+    description="Hourly (:05 UTC by default): refresh the probe history shown on webhook_health_history.",
 )
 
 defs = dg.Definitions(assets=[webhook_health_history], schedules=[webhook_health_history_schedule])

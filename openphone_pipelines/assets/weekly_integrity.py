@@ -1,4 +1,4 @@
-"""The five reconciliation invariants over the last 7 complete UTC days, every Sunday at 03:00 UTC.
+"""The five reconciliation invariants over the last 7 complete UTC days, every Sunday (03:00 UTC).
 
 A `multi_asset_check` on the non-materialisable asset `openphone_messages_weekly`: an asset
 backfill runs every check of its asset key, and must not re-walk 7 days of API in every backfill
@@ -13,14 +13,13 @@ from openphone_pipelines import integrity, reporting
 from openphone_pipelines.assets.openphone_messages import (
     ASSET_NAME,
     POOL,
+    SETTINGS,
     CheckWindow,
+    ReconcileConfig,
     check_results,
     check_specs,
-    coverage_min,
-    overlap,
-    probe_line_id,
-    settle_after,
 )
+from openphone_pipelines.cadence import utc_schedule
 from openphone_pipelines.reconciliation import api_message_ids
 from openphone_pipelines.resources.app_database import AppDatabase
 from openphone_pipelines.resources.openphone_api import OpenPhoneResource
@@ -29,8 +28,9 @@ from openphone_pipelines.store.messages import message_ids_between
 WEEKLY_ASSET_NAME = "openphone_messages_weekly"
 
 
-class WeeklyIntegrityConfig(dg.Config):
-    """Window of the integrity run: `days` complete UTC days ending before `end_date` (default today)."""
+class WeeklyIntegrityConfig(ReconcileConfig):
+    """Window of the integrity run: `days` complete UTC days ending before `end_date` (default today),
+    plus the daily run's tunables."""
 
     days: int = 7
     end_date: str | None = None
@@ -64,12 +64,12 @@ def weekly_integrity(
     context.log.info(f"integrity over {days[0]} .. {days[-1]}")
     engine = app_db.engine
     with openphone.client() as client:
-        index = api_message_ids(client, engine, start, end, overlap=overlap(), probe_line_id=probe_line_id(),
-                                progress=context.log.info)
+        index = api_message_ids(client, engine, start, end, overlap=config.overlap,
+                                probe_line_id=SETTINGS.probe_line_id, progress=context.log.info)
         missing = sorted(set(index) - message_ids_between(engine, start, end))
         table = reporting.markdown_table(integrity.missing_by_line(index, missing))
-        window = CheckWindow(engine, client, start, end, set(index), days, settle_after=settle_after(),
-                             coverage_min=coverage_min(), missing_by_line_md=table)
+        window = CheckWindow(engine, client, start, end, set(index), days, settle_after=config.settle_after,
+                             coverage_min=config.coverage_min, missing_by_line_md=table)
         yield from check_results(window, prefix="weekly_", asset_key=weekly_window.key)
 
 
@@ -79,12 +79,9 @@ weekly_integrity_job = dg.define_asset_job(
     description="Checks only: the reconciliation invariants over the last 7 days.",
 )
 
-weekly_integrity_schedule = dg.ScheduleDefinition(
-    name="openphone_weekly_integrity_schedule",
-    job=weekly_integrity_job,
-    cron_schedule="0 3 * * 0",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+weekly_integrity_schedule = utc_schedule(
+    name="openphone_weekly_integrity_schedule", cron=SETTINGS.weekly_integrity_cron, job=weekly_integrity_job,
+    description="Weekly (Sundays 03:00 UTC by default): the five invariants over the last 7 complete days.",
 )
 
 defs = dg.Definitions(assets=[weekly_window], asset_checks=[weekly_integrity], jobs=[weekly_integrity_job],

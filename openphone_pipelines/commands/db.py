@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from openphone_pipelines.settings import load_settings
 from openphone_pipelines.store.db import upgrade
 
 
@@ -13,8 +14,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from openphone_pipelines.settings import database_url
-
-    upgrade(args.url or database_url())
+    upgrade(args.url or load_settings().require_database_url())
     print("app database is at the latest migration")
     return 0

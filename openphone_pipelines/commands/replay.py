@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from openphone_pipelines import recovery
-from openphone_pipelines.settings import database_url
+from openphone_pipelines.settings import load_settings
 from openphone_pipelines.store import retry_queue
 from openphone_pipelines.store.db import make_engine
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.discard and not (args.note or "").strip():
         print("--discard needs --note TEXT (why the rows are given up)", file=sys.stderr)
         return 2
-    engine = make_engine(args.url or database_url())
+    engine = make_engine(args.url or load_settings().require_database_url())
     try:
         if args.discard:
             n = retry_queue.discard(engine, args.discard, args.note.strip())

@@ -7,14 +7,15 @@ alerts. The job never retries (no op retry policy, run retries off): a resend co
 import dagster as dg
 
 from openphone_pipelines import health_probe
+from openphone_pipelines.cadence import utc_schedule
 from openphone_pipelines.resources import AppDatabase, NotifierResource, OpenPhoneResource
-from openphone_pipelines.settings import probe_lines_from_env
+from openphone_pipelines.settings import load_settings
 
 
 @dg.op(description="Send one probe SMS from the probe line to the monitored line; never resent.")
 def send_health_probe(context: dg.OpExecutionContext, app_db: AppDatabase, openphone: OpenPhoneResource,
                       notifier: NotifierResource) -> dg.Output[dict]:
-    lines = probe_lines_from_env()
+    lines = load_settings().require_probe_lines()  # read per run: the job fails naming what is missing
     # max_retries=0 for the send path is enforced by the client itself (POST is never blind-retried);
     # reads on this client would retry, but the probe makes none.
     with openphone.client() as client:
@@ -43,13 +44,9 @@ def webhook_health_probe_job() -> None:
     send_health_probe()
 
 
-webhook_health_probe_schedule = dg.ScheduleDefinition(
-    name="webhook_health_probe_schedule",
-    job=webhook_health_probe_job,
-    cron_schedule="0 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every hour on the hour (UTC): send one health probe.",
+webhook_health_probe_schedule = utc_schedule(
+    name="webhook_health_probe_schedule", cron=load_settings().probe_cron, job=webhook_health_probe_job,
+    description="Hourly on the hour (UTC) by default: send one health probe.",
 )
 
 defs = dg.Definitions(jobs=[webhook_health_probe_job], schedules=[webhook_health_probe_schedule])

@@ -7,7 +7,9 @@ catches what the sensor could not (a stopped sensor, events orphaned by a crashe
 import dagster as dg
 
 from openphone_pipelines import recovery
+from openphone_pipelines.cadence import utc_schedule
 from openphone_pipelines.resources import AppDatabase, NotifierResource
+from openphone_pipelines.settings import load_settings
 
 SWEEP_JOB_NAME = "retry_sweep_job"
 
@@ -36,15 +38,7 @@ def retry_sweep_job() -> None:
     sweep_retry_queue()
 
 
-@dg.schedule(
-    name="retry_sweep_schedule",
-    job=retry_sweep_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Safety net every 5 min: sweep when rows are due or events were orphaned; otherwise skip.",
-)
-def retry_sweep_schedule(context: dg.ScheduleEvaluationContext, app_db: AppDatabase):
+def _sweep_if_due(context: dg.ScheduleEvaluationContext, app_db: AppDatabase):
     with app_db.engine.connect() as conn:
         due = recovery.due_retry_work(conn)
         orphans = recovery.orphaned_event_count(conn)
@@ -54,6 +48,12 @@ def retry_sweep_schedule(context: dg.ScheduleEvaluationContext, app_db: AppDatab
     return dg.RunRequest(run_key=f"retry-sweep-schedule-{tick}",
                          tags={"openphone/due_rows": str(due.due_rows if due else 0),
                                "openphone/orphans": str(orphans)})
+
+
+retry_sweep_schedule = utc_schedule(
+    name="retry_sweep_schedule", cron=load_settings().retry_sweep_cron, job=retry_sweep_job, evaluate=_sweep_if_due,
+    description="Safety net (every 5 min by default): sweep when rows are due or events were orphaned; else skip.",
+)
 
 
 defs = dg.Definitions(jobs=[retry_sweep_job], schedules=[retry_sweep_schedule])

@@ -36,7 +36,7 @@ from .errors import (
     SendOutcomeUnknown,
 )
 from .models import Conversation, Message, PhoneNumber
-from .ratelimit import RateLimiter, default_rate, process_limiter
+from .ratelimit import RateLimiter, process_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -177,9 +177,11 @@ class OpenPhoneClient:
         if base.endswith("/v1"):  # tolerate a base URL copied with the version segment
             base = base[: -len("/v1")]
         self.base_url = base
-        self.rate_limiter: RateLimiter = (
-            rate_limiter if rate_limiter is not None else process_limiter(default_rate())
-        )
+        if rate_limiter is None:  # the process's budget at OPENPHONE_RATE_LIMIT_RPS
+            from openphone_pipelines.settings import load_settings
+
+            rate_limiter = process_limiter(load_settings().rate_limit_rps)
+        self.rate_limiter: RateLimiter = rate_limiter
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap

@@ -14,8 +14,10 @@ import dagster as dg
 from openphone_pipelines import reporting
 from openphone_pipelines.alerting.delivery import Alert, send_alert_once
 from openphone_pipelines.assets import MONITORED_CHECK_KEYS
+from openphone_pipelines.cadence import polling_sensor
 from openphone_pipelines.resources import AppDatabase, NotifierResource
 from openphone_pipelines.sensors.check_records import CheckExecution, check_executions
+from openphone_pipelines.settings import load_settings
 
 HISTORY_LIMIT = 100  # executions read per check and tick
 
@@ -63,10 +65,8 @@ def check_failure_alert(execution: CheckExecution, run_url: str) -> Alert:
     return Alert(f"check:{execution.check_key}:{execution.id}", "asset_check", subject, body)
 
 
-@dg.sensor(
-    name="openphone_check_failure_alerts",
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    name="openphone_check_failure_alerts", seconds=load_settings().alert_sensor_seconds,
     description="Emails once per failed evaluation of the reconciliation and integrity checks.",
 )
 def check_failure_alerts(

@@ -1,21 +1,20 @@
-"""Starts a retry sweep within ~30 s of a queue row falling due, and only then: one RunRequest per
+"""Starts a retry sweep within ~30 s (by default) of a queue row falling due, and only then: one RunRequest per
 distinct set of due rows (the run key), so an idle queue launches nothing."""
 
 import dagster as dg
 
 from openphone_pipelines import recovery
+from openphone_pipelines.cadence import polling_sensor
 from openphone_pipelines.jobs.retry_sweep_job import SWEEP_JOB_NAME, retry_sweep_job
 from openphone_pipelines.resources import AppDatabase
+from openphone_pipelines.settings import load_settings
 
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED]
 
 
-@dg.sensor(
-    name="retry_sweep_sensor",
-    job=retry_sweep_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    name="retry_sweep_sensor", seconds=load_settings().retry_sensor_seconds, job=retry_sweep_job,
     description="Launch retry_sweep_job when failed_webhook_queue has due rows.",
 )
 def retry_sweep_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase):

@@ -23,13 +23,7 @@ from openphone_pipelines.openphone.errors import (
     SendOutcomeUnknown,
     is_transient,
 )
-from openphone_pipelines.openphone.ratelimit import (
-    RATE_ENV_VAR,
-    NoLimit,
-    TokenBucket,
-    default_rate,
-    process_limiter,
-)
+from openphone_pipelines.openphone.ratelimit import NoLimit, TokenBucket, process_limiter
 
 from .conftest import API_KEY, Reply, ScriptedAPI
 
@@ -531,7 +525,7 @@ def test_webhook_management_calls(api: ScriptedAPI, make_client) -> None:
 def test_shared_rate_budget_holds_10_per_second_across_8_threads(
     api: ScriptedAPI, make_client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(RATE_ENV_VAR, raising=False)
+    monkeypatch.delenv("OPENPHONE_RATE_LIMIT_RPS", raising=False)
     api.handle("GET", "/v1/webhooks", lambda r: Reply(json={"data": []}))
     # Separate clients, default limiter: the budget is the process's, not the client's.
     clients = [make_client(rate_limiter=None) for _ in range(8)]
@@ -573,20 +567,6 @@ def test_token_bucket_spacing_and_burst_with_a_fake_clock() -> None:
 def test_process_limiter_is_shared_per_rate() -> None:
     assert process_limiter(10) is process_limiter(10.0)
     assert process_limiter(5) is not process_limiter(10)
-
-
-@pytest.mark.parametrize("raw", ["abc", "0", "-3", "nan", "inf"])
-def test_default_rate_rejects_bad_values(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv(RATE_ENV_VAR, raw)
-    with pytest.raises(ValueError, match=RATE_ENV_VAR):
-        default_rate()
-
-
-def test_default_rate_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(RATE_ENV_VAR, raising=False)
-    assert default_rate() == 10.0
-    monkeypatch.setenv(RATE_ENV_VAR, "4.5")
-    assert default_rate() == 4.5
 
 
 # ------------------------------------------------------------------ helpers

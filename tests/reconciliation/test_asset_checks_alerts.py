@@ -30,6 +30,11 @@ from openphone_sandbox.testing import SandboxHandle
 from .conftest import day_window
 
 
+def tunables(**config) -> dict:
+    """Run config for the asset's per-run tunables (ReconcileConfig)."""
+    return {"ops": {"openphone_messages": {"config": config}}}
+
+
 def _count(db: Engine, sql: str, **params) -> int:
     with db.connect() as conn:
         return conn.execute(text(sql), params).scalar_one()
@@ -48,11 +53,11 @@ def instance():
 
 
 def test_ranged_materialize_writes_every_partition_and_rerun_changes_nothing(
-    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance, monkeypatch
+    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance
 ) -> None:
-    monkeypatch.setenv("OPENPHONE_SETTLE_AFTER_MINUTES", "0")
     tags = {RANGE_START_TAG: "2026-11-01", RANGE_END_TAG: "2026-11-03"}
-    result = dg.materialize([openphone_messages], resources=resources, instance=instance, tags=tags)
+    result = dg.materialize([openphone_messages], resources=resources, instance=instance, tags=tags,
+                            run_config=tunables(settle_after_minutes=0))
     assert result.success
     mats = result.asset_materializations_for_node("openphone_messages")
     assert sorted(m.partition for m in mats) == ["2026-11-01", "2026-11-02", "2026-11-03"]
@@ -70,23 +75,26 @@ def test_ranged_materialize_writes_every_partition_and_rerun_changes_nothing(
     assert evaluations["webhook_coverage"].metadata["missed_by_webhooks"].value == len(expected)
     assert _count(db, "SELECT count(*) FROM messages") == len(expected)
 
-    again = dg.materialize([openphone_messages], resources=resources, instance=instance, partition_key="2026-11-02")
+    again = dg.materialize([openphone_messages], resources=resources, instance=instance, partition_key="2026-11-02",
+                           run_config=tunables(settle_after_minutes=0))
     meta2 = again.asset_materializations_for_node("openphone_messages")[0].metadata
     assert (meta2["inserted_missed_by_webhooks"].value, meta2["statuses_repaired"].value) == (0, 0)
     assert _count(db, "SELECT count(*) FROM messages") == len(expected)
 
 
 def test_deleted_row_fails_weekly_completeness_and_emails_exactly_once(
-    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance, smtp_server, monkeypatch
+    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance, smtp_server
 ) -> None:
-    monkeypatch.setenv("OPENPHONE_WEBHOOK_COVERAGE_MIN", "0")  # no webhooks here: only completeness may fail
+    # no webhooks here: coverage 0 is allowed, so only completeness may fail
     assert dg.materialize([openphone_messages], resources=resources, instance=instance,
-                          tags={RANGE_START_TAG: "2026-11-01", RANGE_END_TAG: "2026-11-03"}).success
+                          tags={RANGE_START_TAG: "2026-11-01", RANGE_END_TAG: "2026-11-03"},
+                          run_config=tunables(coverage_min=0)).success
     with db.begin() as conn:
         victim = conn.execute(text("SELECT id FROM messages WHERE created_at >= '2026-11-02' ORDER BY id LIMIT 1")
                               ).scalar_one()
         conn.execute(text("DELETE FROM messages WHERE id = :id"), {"id": victim})
-    config = {"ops": {"openphone_weekly_integrity": {"config": {"days": 3, "end_date": "2026-11-04"}}}}
+    config = {"ops": {"openphone_weekly_integrity": {"config": {"days": 3, "end_date": "2026-11-04",
+                                                                "coverage_min": 0}}}}
     defs = dg.Definitions(asset_checks=[weekly_integrity], jobs=[weekly_integrity_job], resources=resources)
     run = defs.resolve_job_def("openphone_weekly_integrity_job").execute_in_process(
         run_config=config, instance=instance, raise_on_error=False)
@@ -148,10 +156,15 @@ def test_run_failure_sensor_emails_once_per_run(resources: dict, instance: dg.Da
 
 
 def test_schedules_target_the_two_latest_complete_days_and_sunday_checks() -> None:
-    with dg.instance_for_test() as inst:
-        ctx = dg.build_schedule_context(instance=inst, scheduled_execution_time=datetime(2026, 11, 29, 2, tzinfo=UTC))
-        request = reconciliation_daily_schedule.evaluate_tick(ctx).run_requests[0]
+    def tick(at: datetime) -> dg.RunRequest:
+        with dg.instance_for_test() as inst, dg.build_schedule_context(instance=inst, scheduled_execution_time=at) as ctx:
+            return reconciliation_daily_schedule.evaluate_tick(ctx).run_requests[0]
+
+    request = tick(datetime(2026, 11, 29, 2, tzinfo=UTC))
+    same_day_later = tick(datetime(2026, 11, 29, 2, 5, tzinfo=UTC))
     assert request.tags[RANGE_START_TAG] == "2026-11-27" and request.tags[RANGE_END_TAG] == "2026-11-28"
+    # a compressed cadence launches one run per tick, not one per day
+    assert same_day_later.tags == request.tags and same_day_later.run_key != request.run_key
     assert reconciliation_daily_schedule.execution_timezone == "UTC"
     assert weekly_integrity_schedule.cron_schedule == "0 3 * * 0"
     assert weekly_integrity_schedule.execution_timezone == "UTC"
@@ -169,10 +182,9 @@ def test_code_location_loads() -> None:
 
 
 def test_blocking_completeness_failure_fails_the_run_and_emails_once(
-    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance, smtp_server, monkeypatch
+    resources: dict, db: Engine, sandbox: SandboxHandle, instance: dg.DagsterInstance, smtp_server
 ) -> None:
     """A writer that silently loses one row (a real trigger) fails the in-asset completeness check."""
-    monkeypatch.setenv("OPENPHONE_WEBHOOK_COVERAGE_MIN", "0")  # no webhooks here: only completeness may fail
     victim = sorted(_truth_ids(sandbox, "2026-11-02", "2026-11-02"))[0]
     with db.begin() as conn:
         conn.execute(text(
@@ -182,7 +194,8 @@ def test_blocking_completeness_failure_fails_the_run_and_emails_once(
                           " EXECUTE FUNCTION lose_one_row()"))
     try:
         result = dg.materialize([openphone_messages], resources=resources, instance=instance,
-                                partition_key="2026-11-02", raise_on_error=False)
+                                partition_key="2026-11-02", raise_on_error=False,
+                                run_config=tunables(coverage_min=0))  # no webhooks: only completeness may fail
     finally:
         with db.begin() as conn:
             conn.execute(text("DROP TRIGGER lose_one_row ON messages"))
