@@ -1,4 +1,4 @@
-"""Alert email goes through a real SMTP server, and a failed send releases its once-only key."""
+"""Alerts go through a real SMTP server, once per key, and a failed send releases its key for a retry."""
 
 import pytest
 
