@@ -30,7 +30,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import benchmark_database, psycopg_dsn  # noqa: E402
-from tests.receiver.payloads import message_event, new_secret, sign  # noqa: E402
+from tests.support.events import message_event, new_secret, sign  # noqa: E402
 from tests.support.receiver_server import running_receiver  # noqa: E402
 
 LEVELS = (1, 10, 50)

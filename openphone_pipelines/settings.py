@@ -227,10 +227,6 @@ class Settings(BaseSettings):
         return ProbeLines(self.probe_from, self.probe_to)
 
     @property
-    def alert_recipients(self) -> list[str]:
-        return [r.strip() for r in self.alert_email_to.split(",") if r.strip()]
-
-    @property
     def receiver_worker_count(self) -> int:
         return self.receiver_workers or _default_workers()
 

@@ -35,10 +35,6 @@ class UpsertCounts:
             self.inserted_ids + other.inserted_ids,
         )
 
-    @property
-    def total(self) -> int:
-        return self.inserted + self.updated + self.unchanged
-
 
 def _wins(candidate: Message, current: Message) -> bool:
     """The same rule as the SQL below, for collapsing duplicates inside one batch."""

@@ -9,11 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.openphone.signatures import sign_legacy, sign_standard
 from openphone_pipelines.settings import ConfigError
 from openphone_pipelines.store import health_checks
 from tests.receiver.conftest import count
-from tests.receiver.payloads import (
+from tests.support.events import (
     GENERATIONS,
     delivery,
     event_id,
@@ -22,6 +21,8 @@ from tests.receiver.payloads import (
     new_secret,
     probe_event,
     sign,
+    sign_legacy,
+    sign_standard,
 )
 from webhook_receiver.app import create_app
 

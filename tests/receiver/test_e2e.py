@@ -23,27 +23,15 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from openphone_local.localpg import LocalPostgres, free_port
-from openphone_pipelines.openphone.signatures import sign_legacy
 from openphone_pipelines.store.db import upgrade
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
 from tests.receiver.conftest import count
-from tests.receiver.payloads import GENERATIONS, delivery, later, message_event, new_secret, sign
+from tests.support.events import GENERATIONS, delivery, later, message_event, new_secret, sign, sign_legacy
 from tests.support.receiver_server import REPO_ROOT, RunningReceiver, running_receiver
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SECRET = new_secret()
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
-    """Poll `condition` until truthy or the deadline passes (no sleeps standing in for races)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

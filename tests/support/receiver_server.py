@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from openphone_local.localpg import free_port
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,14 +53,12 @@ class RunningReceiver:
 
     def wait_for_workers(self, count: int, timeout: float = 30.0, exclude: set[int] | None = None) -> list[int]:
         """Wait until `count` workers (none of `exclude`) are alive and /healthz answers."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ready() -> list[int]:
             pids = [p for p in self.worker_pids() if p not in (exclude or set())]
-            if len(pids) >= count and _healthy(self.url):
-                return pids
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"receiver has workers {pids}, wanted {count}; log:\n{self.log_tail()}")
-            time.sleep(0.05)
+            return pids if len(pids) >= count and _healthy(self.url) else []
+
+        return wait_until(ready, timeout, f"{count} healthy receiver worker(s)", detail=self.log_tail)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -105,13 +103,9 @@ def running_receiver(
     base = f"http://127.0.0.1:{port}"
     rx = RunningReceiver(base, base + "/webhooks/openphone", proc.pid, log_path, proc)
     try:
-        deadline = time.monotonic() + startup_timeout
-        while not (_healthy(base) and len(rx.worker_pids()) >= workers):
-            if proc.poll() is not None:
-                raise RuntimeError(f"receiver exited with {proc.returncode}; log:\n{rx.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"receiver not healthy after {startup_timeout}s; log:\n{rx.log_tail()}")
-            time.sleep(0.05)
+        wait_until(lambda: _healthy(base) and len(rx.worker_pids()) >= workers, startup_timeout, "the receiver to start",
+                   stop_if=lambda: proc.poll() is not None and f"receiver exited with {proc.returncode}",
+                   detail=rx.log_tail)
         yield rx
     finally:
         if proc.poll() is None:
