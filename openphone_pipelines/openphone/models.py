@@ -1,4 +1,5 @@
-"""Typed OpenPhone resources, tolerant of the documented field drift (reference §2, §3.1, §5.9).
+"""Typed OpenPhone resources, tolerant of the documented field drift (docs/openphone-api.md,
+'Listing messages' and 'Webhook payload generations').
 
 REST and v4 webhooks say `text` and give `to` as an array; app-created (v2/v3) webhooks say `body`
 and give `to` as a string; `media` and `conversationId` may be absent. One model accepts all.

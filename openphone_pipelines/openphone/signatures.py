@@ -1,4 +1,5 @@
-"""Webhook signature verification for both schemes OpenPhone uses (DESIGN rule 8, reference §3.4-3.5).
+"""Webhook signature verification for both schemes OpenPhone uses (docs/design.md, rule 8;
+docs/openphone-api.md, 'Webhook signatures').
 
 - Legacy (generations A and B): `openphone-signature: hmac;1;<ts>;<base64>` over `<ts>.<raw body>`,
   key = base64-decoded secret, timestamp usually in *milliseconds*.
