@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openphone_pipelines.commands import backfill, db, replay
+from openphone_pipelines.commands import backfill, replay, schema_upgrade
 from openphone_pipelines.settings import ConfigError
 
-COMMANDS = {"db": db, "backfill": backfill, "replay": replay}
+COMMANDS = {"db": schema_upgrade, "backfill": backfill, "replay": replay}
 
 
 def build_parser() -> argparse.ArgumentParser:

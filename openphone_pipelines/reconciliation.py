@@ -82,6 +82,10 @@ class ReconcileReport:
     unchanged = _window_total("unchanged")
     probes_skipped = _window_total("probes_skipped")
 
+    @classmethod
+    def for_window(cls, start: datetime, end: datetime) -> ReconcileReport:
+        return cls(start=start, end=end, days={d: DayFigures(d) for d in utc_days(start, end)})
+
     @property
     def api_ids(self) -> set[str]:
         return set().union(*(d.api_ids for d in self.days.values()))
@@ -269,6 +273,32 @@ def _customer_message_day(report: ReconcileReport, message: Message, probe_ids: 
     return created.date()
 
 
+def customer_messages(
+    client: OpenPhoneClient,
+    engine: Engine,
+    report: ReconcileReport,
+    *,
+    overlap: timedelta,
+    probe_line_id: str | None,
+    concurrency: int,
+    progress: Progress | None,
+    on_lines: Callable[[list[PhoneNumber]], None] | None = None,
+    on_conversations: Callable[[list[Conversation]], None] | None = None,
+) -> Iterator[tuple[Conversation, Message, date]]:
+    """Every customer message created in the report's window, once, completed from its conversation,
+    with the UTC day that owns it; overlap, repeats and probes are skipped (probes counted)."""
+    probe_ids = probe_message_ids_around(engine, report.start, report.end)
+    for conv, messages in walk_window(
+        client, report.start, report.end, overlap=overlap, skip_line_ids=[probe_line_id] if probe_line_id else [],
+        concurrency=concurrency, progress=progress, report=report, on_lines=on_lines,
+        on_conversations=on_conversations,
+    ):
+        for message in messages:
+            day = _customer_message_day(report, message, probe_ids)
+            if day is not None:
+                yield conv, _complete(message, conv), day
+
+
 def reconcile_window(
     client: OpenPhoneClient,
     engine: Engine,
@@ -289,20 +319,14 @@ def reconcile_window(
         raise ValueError("end must be after start")
     began = time.monotonic()
     before = client.stats.snapshot()
-    report = ReconcileReport(start=start, end=end, days={d: DayFigures(d) for d in utc_days(start, end)})
-    probe_ids = probe_message_ids_around(engine, start, end)
+    report = ReconcileReport.for_window(start, end)
     writer = _DayWriter(engine, report)
-    for conv, messages in walk_window(
-        client, start, end, overlap=overlap, skip_line_ids=[probe_line_id] if probe_line_id else [],
-        concurrency=concurrency, progress=progress, report=report,
-        on_lines=lambda lines: upsert_phone_numbers(engine, lines),
+    for conv, message, day in customer_messages(
+        client, engine, report, overlap=overlap, probe_line_id=probe_line_id, concurrency=concurrency,
+        progress=progress, on_lines=lambda lines: upsert_phone_numbers(engine, lines),
         on_conversations=lambda convs: upsert_conversations(engine, convs),
     ):
-        for message in messages:
-            day = _customer_message_day(report, message, probe_ids)
-            if day is not None:
-                message = _complete(message, conv)
-                writer.add(day, message, message.phone_number_id or conv.phone_number_id, conv.id)
+        writer.add(day, message, message.phone_number_id or conv.phone_number_id, conv.id)
     writer.flush_all()
     report.count_api_calls(before, client.stats.snapshot())
     report.duration_s = time.monotonic() - began
@@ -329,19 +353,7 @@ def api_message_ids(
     """Read-only walk: id -> (line, conversation, created_at) of every customer message the API
     lists as created in [start, end). The standalone completeness check compares it with the table."""
     start, end = _aware(start, "start"), _aware(end, "end")
-    probe_ids = probe_message_ids_around(engine, start, end)
-    out: dict[str, tuple[str, str, datetime]] = {}
-    for conv, messages in walk_window(
-        client,
-        start,
-        end,
-        overlap=overlap,
-        skip_line_ids=[probe_line_id] if probe_line_id else [],
-        concurrency=concurrency,
-        progress=progress,
-    ):
-        for message in messages:
-            created = message.created_at.astimezone(UTC)
-            if start <= created < end and message.id not in probe_ids and not is_probe_message(message):
-                out[message.id] = (message.phone_number_id or conv.phone_number_id, conv.id, created)
-    return out
+    walk = customer_messages(client, engine, ReconcileReport.for_window(start, end), overlap=overlap,
+                             probe_line_id=probe_line_id, concurrency=concurrency, progress=progress)
+    return {m.id: (m.phone_number_id or conv.phone_number_id, conv.id, m.created_at.astimezone(UTC))
+            for conv, m, _day in walk}

@@ -44,7 +44,7 @@ def test_demo_starts_everything_reconciles_probes_and_stops_on_ctrl_c(tmp_path: 
     env.update(OPENPHONE_DEMO_DIR=str(tmp_path / "demo"), DAGSTER_PORT=str(free_port()))
     log = tmp_path / "demo.out"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "openphone_local.cli", "demo"], env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "openphone_local", "demo"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         banner = _wait(lambda: "Press Ctrl-C" in log.read_text() and log.read_text(), 420, "the banner", proc, log)

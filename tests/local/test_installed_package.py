@@ -61,6 +61,6 @@ def test_demo_reads_its_files_from_the_installed_package(installed: Path, tmp_pa
 
 
 def test_postgres_url_uses_a_demo_folder_under_the_current_directory(installed: Path, tmp_path: Path) -> None:
-    url = _run(installed, tmp_path, "-m", "openphone_local.cli", "postgres", "url", "--database", "openphone_app").strip()
+    url = _run(installed, tmp_path, "-m", "openphone_local", "postgres", "url", "--database", "openphone_app").strip()
     port = (tmp_path / ".local" / "postgres.port").read_text().strip()
     assert url == f"postgresql+psycopg://postgres@127.0.0.1:{port}/openphone_app"

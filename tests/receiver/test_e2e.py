@@ -288,10 +288,10 @@ def test_sigkill_worker_under_load_loses_no_acknowledged_event(app_db_url: str, 
 def test_cli_refuses_bad_config_naming_the_variable(app_db_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENPHONE_", "RECEIVER_"))}
     env |= {"DATABASE_URL": app_db_url, "OPENPHONE_WEBHOOK_SECRETS": "%%%not-base64"}
-    out = subprocess.run([sys.executable, "-m", "webhook_receiver.cli", "--check"], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "webhook_receiver.launcher", "--check"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "OPENPHONE_WEBHOOK_SECRETS" in out.stderr and "%%%" not in out.stderr
     env |= {"OPENPHONE_WEBHOOK_SECRETS": SECRET, "RECEIVER_WORKERS": "many"}
-    out = subprocess.run([sys.executable, "-m", "webhook_receiver.cli", "--check"], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "webhook_receiver.launcher", "--check"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "RECEIVER_WORKERS" in out.stderr

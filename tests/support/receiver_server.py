@@ -82,7 +82,7 @@ def running_receiver(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
 ) -> Iterator[RunningReceiver]:
-    """Start `python -m webhook_receiver.cli` on a free port; yield once it is healthy."""
+    """Start `python -m webhook_receiver.launcher` on a free port; yield once it is healthy."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({
@@ -97,7 +97,7 @@ def running_receiver(
     log_path = log_dir / "receiver.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook_receiver.cli"], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "webhook_receiver.launcher"], cwd=REPO_ROOT, env=env,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"

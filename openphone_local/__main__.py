@@ -1,4 +1,7 @@
-"""`openphone-local`: the demo and its embedded PostgreSQL (dev only; needs the `local` extra)."""
+"""`openphone-local` (or `python -m openphone_local`): the demo and its embedded PostgreSQL.
+
+Dev only: it needs the `local` extra, and nothing in production imports it.
+"""
 
 from __future__ import annotations
 
