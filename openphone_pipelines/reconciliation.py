@@ -339,21 +339,13 @@ def reconcile_window(
     return report
 
 
-def api_message_ids(
-    client: OpenPhoneClient,
-    engine: Engine,
-    start: datetime,
-    end: datetime,
-    *,
-    overlap: timedelta = DEFAULT_OVERLAP,
-    probe_line_id: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress | None = None,
-) -> dict[str, tuple[str, str, datetime]]:
+def api_message_ids(client: OpenPhoneClient, engine: Engine, start: datetime, end: datetime, *,
+                    overlap: timedelta = DEFAULT_OVERLAP, probe_line_id: str | None = None,
+                    progress: Progress | None = None) -> dict[str, tuple[str, str, datetime]]:
     """Read-only walk: id -> (line, conversation, created_at) of every customer message the API
     lists as created in [start, end). The standalone completeness check compares it with the table."""
     start, end = _aware(start, "start"), _aware(end, "end")
     walk = customer_messages(client, engine, ReconcileReport.for_window(start, end), overlap=overlap,
-                             probe_line_id=probe_line_id, concurrency=concurrency, progress=progress)
+                             probe_line_id=probe_line_id, concurrency=DEFAULT_CONCURRENCY, progress=progress)
     return {m.id: (m.phone_number_id or conv.phone_number_id, conv.id, m.created_at.astimezone(UTC))
             for conv, m, _day in walk}
