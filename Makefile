@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m openphone_pipelines.demo
+	$(BIN)/openphone-local demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,5 +35,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reconcile.py
 
 clean:
-	-$(BIN)/openphone-pipelines local-postgres stop
+	-$(BIN)/openphone-local postgres stop
 	rm -rf $(VENV) .local

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from openphone_pipelines.localpg import LocalPostgres, free_port
+from openphone_local.localpg import LocalPostgres, free_port
 from openphone_pipelines.store.db import normalize_url, upgrade
 
 

@@ -30,7 +30,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import benchmark_database, psycopg_dsn  # noqa: E402
-from tests.receiver.payloads import message_event, new_secret, sign  # noqa: E402
+from tests.support.events import message_event, new_secret, sign  # noqa: E402
 from tests.support.receiver_server import running_receiver  # noqa: E402
 
 LEVELS = (1, 10, 50)
@@ -140,9 +140,9 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"CREATE TABLE {RAW_TABLE} (LIKE webhook_events INCLUDING ALL)")
             sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
-        from webhook_receiver.gunicorn_conf import default_workers
+        from openphone_pipelines.settings import load_settings
 
-        workers = args.workers or default_workers()
+        workers = args.workers or load_settings().receiver_worker_count
         extra = {"RECEIVER_THREADS": str(args.threads), "RECEIVER_LOG_LEVEL": "WARNING"}
         rows = []
         with running_receiver(url, [secret], workers=workers, extra_env=extra) as rx:

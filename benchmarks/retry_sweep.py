@@ -23,8 +23,9 @@ from sqlalchemy import Engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import benchmark_database  # noqa: E402
+from openphone_pipelines.recovery import sweep_due_retries  # noqa: E402
 from openphone_pipelines.store.db import make_engine  # noqa: E402
-from openphone_pipelines.store.processing import apply_event, sweep_due_retries  # noqa: E402
+from openphone_pipelines.store.processing import apply_event  # noqa: E402
 
 
 def event_body(n: int) -> bytes:

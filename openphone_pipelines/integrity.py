@@ -1,8 +1,9 @@
-"""Integrity computations behind the reconciliation asset checks (plain Python and pandas, no dagster).
+"""The reconciliation invariants in plain Python (and pandas), behind the asset checks.
 
 Each function measures one invariant over a UTC window of the app database and returns a small
 result object with `passed` and the figures an operator needs in the alert, so the asset, the
-weekly checks job and the tests all judge data by the same code.
+weekly checks and the tests all judge data by the same code. Queries are in store/; wording in
+reporting.py.
 """
 
 from __future__ import annotations
@@ -12,14 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.errors import OpenPhoneAPIError
 from openphone_pipelines.openphone.models import Message
-from openphone_pipelines.store.messages import message_ids_between, upsert_messages
+from openphone_pipelines.store.directory import directory_gaps
+from openphone_pipelines.store.messages import (
+    first_seen_counts,
+    message_ids_between,
+    unsettled_outgoing_ids,
+    upsert_messages,
+)
+from openphone_pipelines.store.webhook_events import pending_events
 
-UNSETTLED = ("queued", "sent")
 DEFAULT_COVERAGE_MIN = 0.95
 DEFAULT_SETTLE_AFTER = timedelta(hours=2)
 DEFAULT_PENDING_GRACE = timedelta(minutes=15)
@@ -75,18 +82,6 @@ class SettledResult:
         return len(self.still_unsettled_ids)
 
 
-def _unsettled_ids(engine: Engine, start: datetime, end: datetime, before: datetime) -> list[str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id FROM messages WHERE direction = 'outgoing' AND status IN ('queued', 'sent')"
-                " AND created_at >= :start AND created_at < :end AND created_at < :before ORDER BY id"
-            ),
-            {"start": start, "end": end, "before": before},
-        )
-        return [row.id for row in rows]
-
-
 def settle_statuses(
     client: OpenPhoneClient,
     engine: Engine,
@@ -98,11 +93,11 @@ def settle_statuses(
 ) -> SettledResult:
     """Re-poll GET /v1/messages/{id} for stale outgoing rows and upsert what it says.
 
-    Legacy webhooks never report `undelivered` (reference §5.8), so polling is the only way such
-    a row reaches its final status."""
+    Legacy webhooks never report `undelivered` (docs/openphone-api.md, 'Message statuses'), so
+    polling is the only way such a row reaches its final status."""
     before = (now or datetime.now(UTC)) - settle_after
     result = SettledResult(checked_before=before)
-    stale = _unsettled_ids(engine, start, end, before)
+    stale = unsettled_outgoing_ids(engine, start, end, before)
     fresh: list[Message] = []
     for message_id in stale:
         try:
@@ -115,7 +110,7 @@ def settle_statuses(
         result.polled += 1
     if fresh:
         result.repaired = upsert_messages(engine, fresh, via="reconciliation").updated
-    result.still_unsettled_ids = _unsettled_ids(engine, start, end, before)
+    result.still_unsettled_ids = unsettled_outgoing_ids(engine, start, end, before)
     return result
 
 
@@ -142,33 +137,12 @@ class CoverageResult:
     def passed(self) -> bool:
         return self.coverage is None or self.coverage >= self.threshold
 
-    def markdown(self) -> str:
-        if self.by_day.empty:
-            return "No messages in the window."
-        rows = ["| day | webhook | reconciliation | send | coverage |", "|---|---:|---:|---:|---:|"]
-        for day, row in self.by_day.iterrows():
-            cov = "n/a" if pd.isna(row["coverage"]) else f"{row['coverage']:.1%}"
-            rows.append(
-                f"| {day} | {int(row['webhook'])} | {int(row['reconciliation'])} | {int(row['send'])} | {cov} |"
-            )
-        return "\n".join(rows)
-
 
 def webhook_coverage(
     engine: Engine, start: datetime, end: datetime, *, threshold: float = DEFAULT_COVERAGE_MIN
 ) -> CoverageResult:
     """Count first_seen_via per UTC day of [start, end) (rows inserted by reconciliation were missed)."""
-    with engine.connect() as conn:
-        frame = pd.DataFrame(
-            conn.execute(
-                text(
-                    "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, first_seen_via AS via, count(*) AS n"
-                    " FROM messages WHERE created_at >= :start AND created_at < :end GROUP BY 1, 2"
-                ),
-                {"start": start, "end": end},
-            ).all(),
-            columns=["day", "via", "n"],
-        )
+    frame = pd.DataFrame(first_seen_counts(engine, start, end), columns=["day", "via", "n"])
     table = frame.pivot_table(index="day", columns="via", values="n", aggfunc="sum", fill_value=0)
     for via in ("webhook", "reconciliation", "send"):
         if via not in table.columns:
@@ -203,36 +177,14 @@ class ReferentialResult:
 
 
 def referential_integrity(engine: Engine, start: datetime, end: datetime) -> ReferentialResult:
-    params = {"start": start, "end": end}
-    window = "m.created_at >= :start AND m.created_at < :end"
-    with engine.connect() as conn:
-        total = conn.execute(text(f"SELECT count(*) FROM messages m WHERE {window}"), params).scalar_one()
-        lines = conn.execute(
-            text(
-                f"SELECT m.phone_number_id AS id, count(*) AS n FROM messages m"
-                f" LEFT JOIN phone_numbers p ON p.id = m.phone_number_id"
-                f" WHERE {window} AND (m.phone_number_id IS NULL OR p.id IS NULL) GROUP BY 1 ORDER BY 2 DESC"
-            ),
-            params,
-        ).all()
-        convs = conn.execute(
-            text(
-                f"SELECT m.conversation_id AS id, count(*) AS n FROM messages m"
-                f" LEFT JOIN conversations c ON c.id = m.conversation_id"
-                f" WHERE {window} AND m.conversation_id IS NOT NULL AND c.id IS NULL GROUP BY 1 ORDER BY 2 DESC"
-            ),
-            params,
-        ).all()
-        no_conv = conn.execute(
-            text(f"SELECT count(*) FROM messages m WHERE {window} AND m.conversation_id IS NULL"), params
-        ).scalar_one()
+    gaps = directory_gaps(engine, start, end)
     return ReferentialResult(
-        messages=total,
-        unknown_line_ids=[str(r.id) for r in lines[:SAMPLE]],
-        unknown_conversation_ids=[r.id for r in convs[:SAMPLE]],
-        rows_with_unknown_line=sum(r.n for r in lines),
-        rows_with_unknown_conversation=sum(r.n for r in convs),
-        rows_without_conversation=no_conv,
+        messages=gaps.messages,
+        unknown_line_ids=[str(line) for line, _n in gaps.unknown_lines[:SAMPLE]],
+        unknown_conversation_ids=[conv for conv, _n in gaps.unknown_conversations[:SAMPLE]],
+        rows_with_unknown_line=sum(n for _line, n in gaps.unknown_lines),
+        rows_with_unknown_conversation=sum(n for _conv, n in gaps.unknown_conversations),
+        rows_without_conversation=gaps.without_conversation,
     )
 
 
@@ -262,20 +214,11 @@ def stale_pending_events(
     cutoff = (now or datetime.now(UTC)) - grace
     if until is not None:
         cutoff = min(cutoff, until)
-    sql = (
-        "SELECT event_id, received_at FROM webhook_events WHERE processing_status = 'pending'"
-        " AND received_at < :cutoff"
-    )
-    params: dict[str, datetime] = {"cutoff": cutoff}
-    if since is not None:
-        sql += " AND received_at >= :since"
-        params["since"] = since
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql + " ORDER BY received_at"), params).all()
+    rows = pending_events(engine, received_before=cutoff, received_since=since)
     return PendingEventsResult(
         stale=len(rows),
-        oldest_received_at=rows[0].received_at if rows else None,
-        sample_event_ids=[r.event_id for r in rows[:SAMPLE]],
+        oldest_received_at=rows[0][1] if rows else None,
+        sample_event_ids=[event_id for event_id, _at in rows[:SAMPLE]],
         grace=grace,
     )
 
@@ -291,13 +234,3 @@ def missing_by_line(api_index: Mapping[str, tuple[str, str, datetime]], missing_
         return pd.DataFrame(columns=["day", "line", "missing"])
     frame = pd.DataFrame(rows)
     return frame.groupby(["day", "line"]).size().reset_index(name="missing")
-
-
-def frame_markdown(frame: pd.DataFrame) -> str:
-    """A DataFrame as a markdown table without the optional `tabulate` dependency."""
-    if frame.empty:
-        return "(none)"
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])

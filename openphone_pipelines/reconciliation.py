@@ -1,12 +1,13 @@
 """Daily reconciliation: walk OpenPhone as it really is and back-fill what the webhooks missed.
 
-v1 has no "every message since T" call (reference/openphone-api.md §5.1), so the walk is
-phone numbers -> conversations per line (`updatedAfter` = window start - overlap) -> messages per
-conversation (`phoneNumberId` + `participants`, created in [start - overlap, end + overlap)).
-The query windows overlap because edge inclusivity is undocumented (§5.6); rows are then kept
-only when created in [start, end), so each message belongs to exactly one UTC day and the
-"inserted" figure of a day is exactly the messages its webhooks missed. Writes go through
-`upsert_messages`, the same forward-only path the receiver uses. Plain Python: no dagster here.
+v1 has no "every message since T" call (docs/openphone-api.md, 'Listing messages'), so the walk
+is phone numbers -> conversations per line (`updatedAfter` = window start - overlap) -> messages
+per conversation (`phoneNumberId` + `participants`, created in [start - overlap, end + overlap)).
+The query windows overlap because edge inclusivity is undocumented (docs/openphone-api.md,
+'Window edges'); rows are then kept only when created in [start, end), so each message belongs to
+exactly one UTC day and the "inserted" figure of a day is exactly the messages its webhooks
+missed. Writes go through `upsert_messages`, the same forward-only path the receiver uses (docs/
+design.md, rule 3). Plain Python: no dagster, no SQL, no markdown here.
 """
 
 from __future__ import annotations
@@ -49,15 +50,21 @@ class DayFigures:
     api_ids: set[str] = field(default_factory=set)
 
 
+def _window_total(figure: str) -> property:
+    """A window figure: the sum of that figure over the window's days (never counted twice)."""
+    return property(lambda self: sum(getattr(day, figure) for day in self.days.values()),
+                    doc=f"{figure} over the whole window (sum of the per-day figures)")
+
+
 @dataclass
 class ReconcileReport:
-    """Figures of one reconciliation walk (whole window plus a per-day split)."""
+    """Figures of one reconciliation walk: per UTC day, the window totals derived from them, and
+    what the walk cost in API calls."""
 
     start: datetime
     end: datetime
     lines_scanned: int = 0
     lines_skipped: int = 0
-    conversations_listed: int = 0
     conversations_scanned: int = 0
     api_calls: int = 0
     pages: int = 0
@@ -69,32 +76,27 @@ class ReconcileReport:
     # (line id, conversation id) -> messages inserted there, i.e. missed by the webhooks
     misses: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def _sum(self, name: str) -> int:
-        return sum(getattr(d, name) for d in self.days.values())
+    messages_seen = _window_total("messages_seen")
+    inserted = _window_total("inserted")
+    repaired = _window_total("repaired")
+    unchanged = _window_total("unchanged")
+    probes_skipped = _window_total("probes_skipped")
 
-    @property
-    def messages_seen(self) -> int:
-        return self._sum("messages_seen")
-
-    @property
-    def inserted(self) -> int:
-        return self._sum("inserted")
-
-    @property
-    def repaired(self) -> int:
-        return self._sum("repaired")
-
-    @property
-    def unchanged(self) -> int:
-        return self._sum("unchanged")
-
-    @property
-    def probes_skipped(self) -> int:
-        return self._sum("probes_skipped")
+    @classmethod
+    def for_window(cls, start: datetime, end: datetime) -> ReconcileReport:
+        return cls(start=start, end=end, days={d: DayFigures(d) for d in utc_days(start, end)})
 
     @property
     def api_ids(self) -> set[str]:
-        return set().union(*(d.api_ids for d in self.days.values())) if self.days else set()
+        return set().union(*(d.api_ids for d in self.days.values()))
+
+    def count_api_calls(self, before: dict[str, int], after: dict[str, int]) -> None:
+        """Record what the walk cost, from two `ClientStats.snapshot()`s taken around it."""
+        self.api_calls = after["requests"] - before["requests"]
+        self.pages = after["pages"] - before["pages"]
+        self.retries = after["retries"] - before["retries"]
+        self.rate_limited = after["rate_limited"] - before["rate_limited"]
+        self.server_errors = after["server_errors"] - before["server_errors"]
 
 
 def utc_days(start: datetime, end: datetime) -> list[date]:
@@ -192,7 +194,6 @@ def walk_window(
             conversations = list_window_conversations(client, line, start, end, overlap, say)
             if report:
                 report.lines_scanned += 1
-                report.conversations_listed += len(conversations)
             if on_conversations:
                 on_conversations(conversations)
             todo = [c for c in conversations if c.participants]
@@ -224,6 +225,80 @@ def walk_window(
                     )
 
 
+class _DayWriter:
+    """Messages of the window waiting to be written, per UTC day: one upsert per 1,000 rows, its
+    outcome counted on that day, and every insert charged to its line and conversation."""
+
+    def __init__(self, engine: Engine, report: ReconcileReport) -> None:
+        self.engine, self.report = engine, report
+        self.buffers: dict[date, dict[str, Message]] = defaultdict(dict)
+        self.where: dict[str, tuple[str, str]] = {}
+
+    def add(self, day: date, message: Message, line_id: str, conversation_id: str) -> None:
+        self.where[message.id] = (line_id, conversation_id)
+        self.buffers[day][message.id] = message
+        if len(self.buffers[day]) >= BATCH_SIZE:
+            self.flush(day)
+
+    def flush(self, day: date) -> None:
+        batch = self.buffers.pop(day, {})
+        if not batch:
+            return
+        counts = upsert_messages(self.engine, batch.values(), via="reconciliation")
+        figures = self.report.days[day]
+        figures.inserted += counts.inserted
+        figures.repaired += counts.updated
+        figures.unchanged += counts.unchanged
+        for message_id in counts.inserted_ids:
+            self.report.misses[self.where[message_id]] += 1
+
+    def flush_all(self) -> None:
+        for day in list(self.buffers):
+            self.flush(day)
+
+
+def _customer_message_day(report: ReconcileReport, message: Message, probe_ids: set[str]) -> date | None:
+    """The UTC day that owns `message`, or None when it is overlap, a repeat or a probe (counted)."""
+    created = message.created_at.astimezone(UTC)
+    if not report.start <= created < report.end:
+        return None  # overlap only: the neighbouring day owns it
+    figures = report.days[created.date()]
+    if message.id in figures.api_ids:
+        return None  # listed twice (paging under inserts)
+    if message.id in probe_ids or is_probe_message(message):
+        figures.probes_skipped += 1
+        return None
+    figures.api_ids.add(message.id)
+    figures.messages_seen += 1
+    return created.date()
+
+
+def customer_messages(
+    client: OpenPhoneClient,
+    engine: Engine,
+    report: ReconcileReport,
+    *,
+    overlap: timedelta,
+    probe_line_id: str | None,
+    concurrency: int,
+    progress: Progress | None,
+    on_lines: Callable[[list[PhoneNumber]], None] | None = None,
+    on_conversations: Callable[[list[Conversation]], None] | None = None,
+) -> Iterator[tuple[Conversation, Message, date]]:
+    """Every customer message created in the report's window, once, completed from its conversation,
+    with the UTC day that owns it; overlap, repeats and probes are skipped (probes counted)."""
+    probe_ids = probe_message_ids_around(engine, report.start, report.end)
+    for conv, messages in walk_window(
+        client, report.start, report.end, overlap=overlap, skip_line_ids=[probe_line_id] if probe_line_id else [],
+        concurrency=concurrency, progress=progress, report=report, on_lines=on_lines,
+        on_conversations=on_conversations,
+    ):
+        for message in messages:
+            day = _customer_message_day(report, message, probe_ids)
+            if day is not None:
+                yield conv, _complete(message, conv), day
+
+
 def reconcile_window(
     client: OpenPhoneClient,
     engine: Engine,
@@ -244,62 +319,16 @@ def reconcile_window(
         raise ValueError("end must be after start")
     began = time.monotonic()
     before = client.stats.snapshot()
-    report = ReconcileReport(start=start, end=end)
-    report.days = {d: DayFigures(d) for d in utc_days(start, end)}
-    probe_ids = probe_message_ids_around(engine, start, end)
-    buffers: dict[date, dict[str, Message]] = defaultdict(dict)
-    where: dict[str, tuple[str, str]] = {}
-
-    def flush(day: date) -> None:
-        batch = buffers.pop(day, {})
-        if not batch:
-            return
-        counts = upsert_messages(engine, batch.values(), via="reconciliation")
-        figures = report.days[day]
-        figures.inserted += counts.inserted
-        figures.repaired += counts.updated
-        figures.unchanged += counts.unchanged
-        for message_id in counts.inserted_ids:
-            report.misses[where[message_id]] += 1
-
-    for conv, messages in walk_window(
-        client,
-        start,
-        end,
-        overlap=overlap,
-        skip_line_ids=[probe_line_id] if probe_line_id else [],
-        concurrency=concurrency,
-        progress=progress,
-        on_lines=lambda lines: upsert_phone_numbers(engine, lines),
+    report = ReconcileReport.for_window(start, end)
+    writer = _DayWriter(engine, report)
+    for conv, message, day in customer_messages(
+        client, engine, report, overlap=overlap, probe_line_id=probe_line_id, concurrency=concurrency,
+        progress=progress, on_lines=lambda lines: upsert_phone_numbers(engine, lines),
         on_conversations=lambda convs: upsert_conversations(engine, convs),
-        report=report,
     ):
-        for message in messages:
-            created = message.created_at.astimezone(UTC)
-            if not start <= created < end:
-                continue  # overlap only: the neighbouring day owns it
-            figures = report.days[created.date()]
-            if message.id in figures.api_ids:
-                continue  # listed twice (paging under inserts)
-            if message.id in probe_ids or is_probe_message(message):
-                figures.probes_skipped += 1
-                continue
-            figures.api_ids.add(message.id)
-            figures.messages_seen += 1
-            message = _complete(message, conv)
-            where[message.id] = (message.phone_number_id or conv.phone_number_id, conv.id)
-            buffers[created.date()][message.id] = message
-            if len(buffers[created.date()]) >= BATCH_SIZE:
-                flush(created.date())
-    for day in list(buffers):
-        flush(day)
-
-    after = client.stats.snapshot()
-    report.api_calls = after["requests"] - before["requests"]
-    report.pages = after["pages"] - before["pages"]
-    report.retries = after["retries"] - before["retries"]
-    report.rate_limited = after["rate_limited"] - before["rate_limited"]
-    report.server_errors = after["server_errors"] - before["server_errors"]
+        writer.add(day, message, message.phone_number_id or conv.phone_number_id, conv.id)
+    writer.flush_all()
+    report.count_api_calls(before, client.stats.snapshot())
     report.duration_s = time.monotonic() - began
     if progress:
         progress(
@@ -310,45 +339,13 @@ def reconcile_window(
     return report
 
 
-def api_message_ids(
-    client: OpenPhoneClient,
-    engine: Engine,
-    start: datetime,
-    end: datetime,
-    *,
-    overlap: timedelta = DEFAULT_OVERLAP,
-    probe_line_id: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress | None = None,
-) -> dict[str, tuple[str, str, datetime]]:
+def api_message_ids(client: OpenPhoneClient, engine: Engine, start: datetime, end: datetime, *,
+                    overlap: timedelta = DEFAULT_OVERLAP, probe_line_id: str | None = None,
+                    progress: Progress | None = None) -> dict[str, tuple[str, str, datetime]]:
     """Read-only walk: id -> (line, conversation, created_at) of every customer message the API
     lists as created in [start, end). The standalone completeness check compares it with the table."""
     start, end = _aware(start, "start"), _aware(end, "end")
-    probe_ids = probe_message_ids_around(engine, start, end)
-    out: dict[str, tuple[str, str, datetime]] = {}
-    for conv, messages in walk_window(
-        client,
-        start,
-        end,
-        overlap=overlap,
-        skip_line_ids=[probe_line_id] if probe_line_id else [],
-        concurrency=concurrency,
-        progress=progress,
-    ):
-        for message in messages:
-            created = message.created_at.astimezone(UTC)
-            if start <= created < end and message.id not in probe_ids and not is_probe_message(message):
-                out[message.id] = (message.phone_number_id or conv.phone_number_id, conv.id, created)
-    return out
-
-
-def misses_markdown(misses: Counter[tuple[str, str]], limit: int = 20) -> str:
-    """A small markdown table of the lines and conversations where webhooks missed messages."""
-    if not misses:
-        return "No messages were missed by webhooks."
-    rows = ["| line | conversation | missed |", "|---|---|---:|"]
-    for (line, conv), count in misses.most_common(limit):
-        rows.append(f"| {line} | {conv} | {count} |")
-    if len(misses) > limit:
-        rows.append(f"| … | {len(misses) - limit} more conversations | {sum(misses.values())} total |")
-    return "\n".join(rows)
+    walk = customer_messages(client, engine, ReconcileReport.for_window(start, end), overlap=overlap,
+                             probe_line_id=probe_line_id, concurrency=DEFAULT_CONCURRENCY, progress=progress)
+    return {m.id: (m.phone_number_id or conv.phone_number_id, conv.id, m.created_at.astimezone(UTC))
+            for conv, m, _day in walk}

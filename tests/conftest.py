@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, NullPool, create_engine, text
 from sqlalchemy.engine import make_url
 
-from openphone_pipelines.localpg import LocalPostgres, free_port
+from openphone_local.localpg import LocalPostgres, free_port
 from openphone_pipelines.store.db import make_engine, normalize_url, upgrade
 
 APP_TABLES = (

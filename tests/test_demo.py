@@ -11,28 +11,23 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import NullPool, create_engine, text
 
-from openphone_pipelines.localpg import free_port
+from openphone_local.localpg import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc.poll() is not None:
-            pytest.fail(f"demo exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+    """Wait for the demo, giving up at once if it exited; failures show the end of its output."""
+    return wait_until(predicate, timeout, what, interval=0.5,
+                      stop_if=lambda: proc.poll() is not None and f"demo exited ({proc.returncode})",
+                      detail=lambda: log.read_text()[-3000:])
 
 
 def _count(url: str, sql: str) -> int:
@@ -49,7 +44,7 @@ def test_demo_starts_everything_reconciles_probes_and_stops_on_ctrl_c(tmp_path: 
     env.update(OPENPHONE_DEMO_DIR=str(tmp_path / "demo"), DAGSTER_PORT=str(free_port()))
     log = tmp_path / "demo.out"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "openphone_pipelines.demo"], env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "openphone_local", "demo"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         banner = _wait(lambda: "Press Ctrl-C" in log.read_text() and log.read_text(), 420, "the banner", proc, log)

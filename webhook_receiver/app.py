@@ -2,7 +2,7 @@
 
 Nothing happens at import time: gunicorn calls `create_app()` in each worker (after the fork),
 so every worker gets its own connection pool and metric objects. Configuration comes from the
-environment (see README.md), overridable by the `config` dict, and is validated here: a bad value
+settings (see README.md), overridable by the `config` dict, and is validated here: a bad value
 raises ConfigError naming the variable before the worker serves anything.
 """
 
@@ -34,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    state = ReceiverState(config=cfg, engine=engine, metrics=ReceiverMetrics(lambda: engine))
+    state = ReceiverState(config=cfg, engine=engine, metrics=ReceiverMetrics(lambda: engine, cfg.metrics_dir))
     app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(bp)
 

@@ -11,7 +11,6 @@ worker answers.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -23,13 +22,8 @@ from openphone_pipelines.store.retry_queue import queue_depth
 
 log = logging.getLogger(__name__)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DELIVERY_OUTCOMES = ("stored", "duplicate", "bad_signature", "too_large", "db_unavailable", "error")
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
 
 
 class QueueDepthCollector(Collector):
@@ -59,11 +53,12 @@ class QueueDepthCollector(Collector):
 
 
 class ReceiverMetrics:
-    """The receiver's metric objects plus how to expose them."""
+    """The receiver's metric objects plus how to expose them (merged across gunicorn workers when
+    `multiprocess_dir`, PROMETHEUS_MULTIPROC_DIR, is set)."""
 
-    def __init__(self, engine_getter: Callable[[], Engine]) -> None:
+    def __init__(self, engine_getter: Callable[[], Engine], multiprocess_dir: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.multiprocess = multiprocess_dir() is not None
+        self.multiprocess = multiprocess_dir is not None
         self.deliveries = Counter(
             "openphone_receiver_deliveries_total",
             "Webhook deliveries by outcome (stored, duplicate, bad_signature, too_large, db_unavailable, error).",

@@ -1,6 +1,6 @@
 """The receiver's routes: verify, persist, acknowledge; then process through the shared store code.
 
-Order per delivery (DESIGN rules 1-2):
+Order per delivery (docs/design.md, rules 1 and 2):
 1. raw bytes, capped (413) and never parsed before the signature verifies (401, nothing stored);
 2. commit the raw event (ON CONFLICT DO NOTHING): the database down means 503, never 2xx;
 3. process it in the same request with `process_webhook_event`, the function the retry sweep

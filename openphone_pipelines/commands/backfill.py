@@ -1,20 +1,20 @@
 """Launch an asset backfill of daily reconciliation partitions through the webserver's GraphQL API.
 
-Same as a UI backfill (reference/dagster-notes.md §2.14): the daemon runs it and honours the
-asset's BackfillPolicy, unlike `dagster job backfill`, which makes one run per partition.
+Same as a backfill launched from the UI: the daemon runs it and honours the asset's
+BackfillPolicy (up to 7 days per run), unlike `dagster job backfill`, which makes one run per partition.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
-DEFAULT_URL = "http://127.0.0.1:3000"
+from openphone_pipelines.settings import load_settings
+
 DEFAULT_ASSET = "openphone_messages"
 MAX_DAYS = 3660
 
@@ -80,13 +80,13 @@ def launch_backfill(url: str, variables: dict[str, Any], *, timeout: float = 30.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat, help="first day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="last", required=True, type=date.fromisoformat, help="last day, included")
-    parser.add_argument("--url", default=os.environ.get("DAGSTER_WEBSERVER_URL") or DEFAULT_URL,
-                        help=f"Dagster webserver (default DAGSTER_WEBSERVER_URL or {DEFAULT_URL})")
+    parser.add_argument("--url", help="Dagster webserver (default: DAGSTER_WEBSERVER_URL, http://127.0.0.1:3000)")
     parser.add_argument("--asset", default=DEFAULT_ASSET, help="asset key, '/'-separated")
     parser.add_argument("--title", default=None, help="backfill title shown in the UI")
 
 
 def run(args: argparse.Namespace) -> int:
+    args.url = args.url or load_settings().dagster_webserver_url
     try:
         partitions = partition_names(args.first, args.last)
         backfill_id = launch_backfill(args.url, build_variables(partitions, args.asset, args.title))

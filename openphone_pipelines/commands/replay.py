@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openphone_pipelines import health
-from openphone_pipelines.settings import database_url
+from openphone_pipelines import recovery
+from openphone_pipelines.settings import load_settings
 from openphone_pipelines.store import retry_queue
 from openphone_pipelines.store.db import make_engine
 
@@ -28,7 +28,7 @@ def _ids(value: str) -> list[int]:
 
 def _when(value: str):
     try:
-        return health.parse_when(value)
+        return recovery.parse_when(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
 
@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if args.discard and not (args.note or "").strip():
         print("--discard needs --note TEXT (why the rows are given up)", file=sys.stderr)
         return 2
-    engine = make_engine(args.url or database_url())
+    engine = make_engine(args.url or load_settings().require_database_url())
     try:
         if args.discard:
             n = retry_queue.discard(engine, args.discard, args.note.strip())
             print(f"discarded {n} of {len(args.discard)} row(s) (only dead or pending rows can be discarded)")
             return 0
-        result = health.replay(engine, queue_ids=args.ids, received_from=args.received_from,
+        result = recovery.replay(engine, queue_ids=args.ids, received_from=args.received_from,
                                received_to=args.received_to, all_dead=args.all_dead)
     finally:
         engine.dispose()

@@ -1,14 +1,14 @@
-"""OpenPhone v1 REST client: the API as documented in reference/openphone-api.md, not as remembered.
+"""OpenPhone v1 REST client: the API as docs/openphone-api.md records it, not as remembered.
 
-Why it looks the way it does:
-- `Authorization: <raw key>`, no Bearer (§1.2); paths under `/v1` (§1.1).
-- Lists page on `nextPageToken` until null, never on `totalItems`, with no silent cap (§2, §5.5).
+Why it looks the way it does (sections of docs/openphone-api.md in quotes):
+- `Authorization: <raw key>`, no Bearer; paths under `/v1` ('Hosts and authentication').
+- Lists page on `nextPageToken` until null, never on `totalItems`, with no silent cap ('Pagination').
 - List-messages needs `phoneNumberId` + `participants` + `maxResults`; we check them before sending
-  (§2.2) and encode `+` as `%2B` ourselves (§5.4).
+  and encode `+` as `%2B` ourselves ('Listing messages').
 - Every attempt draws from one rate budget; 429/5xx/network errors back off with full jitter and
-  honour `Retry-After` (§1.5, DESIGN rule 6).
+  honour `Retry-After` ('Rate limit'; docs/design.md, rule 6).
 - `POST /v1/messages` has no idempotency key, so it is never retried once the request may have
-  reached OpenPhone: a timeout or 5xx raises `SendOutcomeUnknown` (§5.7).
+  reached OpenPhone: a timeout or 5xx raises `SendOutcomeUnknown` ('Sending a message').
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .errors import (
     SendOutcomeUnknown,
 )
 from .models import Conversation, Message, PhoneNumber
-from .ratelimit import RateLimiter, default_rate, process_limiter
+from .ratelimit import RateLimiter, process_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
 MAX_PAGE_SIZE = 100
 MAX_CONTENT_LENGTH = 1600
 MAX_RETRY_AFTER = 300.0  # a sanity bound: never sleep longer than this on one Retry-After
-DEFAULT_MESSAGE_WEBHOOK_EVENTS = ("message.received", "message.delivered")
 
 # Failures where the request provably never reached the server, so even a send may be retried.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -69,26 +68,6 @@ class ClientStats:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
-
-    @property
-    def requests(self) -> int:
-        return self.snapshot()["requests"]
-
-    @property
-    def pages(self) -> int:
-        return self.snapshot()["pages"]
-
-    @property
-    def retries(self) -> int:
-        return self.snapshot()["retries"]
-
-    @property
-    def rate_limited(self) -> int:
-        return self.snapshot()["rate_limited"]
-
-    @property
-    def server_errors(self) -> int:
-        return self.snapshot()["server_errors"]
 
 
 def format_datetime(value: datetime, *, round_up: bool = False) -> str:
@@ -131,7 +110,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _encode_query(params: Params) -> str:
-    # quote(safe="") turns `+` into %2B (a raw `+` would reach OpenPhone as a space, §5.4).
+    # quote(safe="") turns `+` into %2B (a raw `+` would reach OpenPhone as a space: docs/openphone-api.md,
+    # 'Listing messages').
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params)
 
 
@@ -177,9 +157,11 @@ class OpenPhoneClient:
         if base.endswith("/v1"):  # tolerate a base URL copied with the version segment
             base = base[: -len("/v1")]
         self.base_url = base
-        self.rate_limiter: RateLimiter = (
-            rate_limiter if rate_limiter is not None else process_limiter(default_rate())
-        )
+        if rate_limiter is None:  # the process's budget at OPENPHONE_RATE_LIMIT_RPS
+            from openphone_pipelines.settings import load_settings
+
+            rate_limiter = process_limiter(load_settings().rate_limit_rps)
+        self.rate_limiter: RateLimiter = rate_limiter
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -400,27 +382,6 @@ class OpenPhoneClient:
         params.append(("maxResults", str(_require_page_size(page_size))))
         return self._iter_pages("/v1/conversations", params, Conversation)
 
-    def iter_conversations(
-        self,
-        *,
-        phone_numbers: Sequence[str] | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Conversation]:
-        """Every conversation `iter_conversation_pages` yields, flattened (arguments checked eagerly)."""
-        pages = self.iter_conversation_pages(
-            phone_numbers=phone_numbers,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            created_after=created_after,
-            created_before=created_before,
-            page_size=page_size,
-        )
-        return (item for page in pages for item in page)
-
     def iter_message_pages(
         self,
         *,
@@ -449,25 +410,6 @@ class OpenPhoneClient:
             params.append(("createdBefore", format_datetime(created_before, round_up=True)))
         params.append(("maxResults", str(_require_page_size(page_size))))
         return self._iter_pages("/v1/messages", params, Message)
-
-    def iter_messages(
-        self,
-        *,
-        phone_number_id: str,
-        participants: Sequence[str],
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[Message]:
-        """Every message `iter_message_pages` yields, flattened (arguments checked eagerly)."""
-        pages = self.iter_message_pages(
-            phone_number_id=phone_number_id,
-            participants=participants,
-            created_after=created_after,
-            created_before=created_before,
-            page_size=page_size,
-        )
-        return (item for page in pages for item in page)
 
     def get_message(self, message_id: str) -> Message:
         """GET /v1/messages/{id}: the current status of one message (used to poll sends)."""
@@ -531,47 +473,3 @@ class OpenPhoneClient:
             raise SendOutcomeUnknown(
                 "accepted, but the answer could not be read", status_code=response.status_code, **context
             ) from exc
-
-    def create_message_webhook(
-        self,
-        url: str,
-        events: Sequence[str] = DEFAULT_MESSAGE_WEBHOOK_EVENTS,
-        resource_ids: Sequence[str] = ("*",),
-        label: str | None = None,
-        *,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        """POST /v1/webhooks/messages; returns the webhook object (its `key` likely signs deliveries).
-
-        Not retried after a timeout or 5xx (a retry could create a second webhook and double every
-        delivery); list_webhooks() tells whether it was created.
-        """
-        if not url:
-            raise ValueError("url is required")
-        body: dict[str, Any] = {
-            "url": url,
-            "events": _require_sequence(events, "events"),
-            "resourceIds": _require_sequence(resource_ids, "resource_ids"),
-        }
-        if label is not None:
-            body["label"] = label
-        if user_id is not None:
-            body["userId"] = user_id
-        response = self._request("POST", "/v1/webhooks/messages", json_body=body, idempotent=False)
-        data = self._json(response).get("data")
-        if not isinstance(data, dict):
-            raise OpenPhoneResponseError("POST /v1/webhooks/messages: `data` is not an object")
-        return data
-
-    def list_webhooks(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
-        """GET /v1/webhooks (not paginated; defaults to the workspace owner's hooks, §2.9)."""
-        path = "/v1/webhooks"
-        params = [("userId", user_id)] if user_id else []
-        response = self._request("GET", path, params=params)
-        return [item for item in self._data_list(response, path) if isinstance(item, dict)]
-
-    def delete_webhook(self, webhook_id: str) -> None:
-        """DELETE /v1/webhooks/{id} (204)."""
-        if not isinstance(webhook_id, str) or not webhook_id.strip():
-            raise ValueError(f"webhook_id must be a non-empty string, got {webhook_id!r}")
-        self._request("DELETE", f"/v1/webhooks/{quote(webhook_id, safe='')}")

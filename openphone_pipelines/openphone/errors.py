@@ -1,8 +1,8 @@
-"""Typed errors for the OpenPhone client, so callers can classify failures (DESIGN rule 4).
+"""Typed errors for the OpenPhone client, so callers can classify failures (docs/design.md, rule 4).
 
 OpenPhone documents a flat error envelope (`{message, code, status, docs, title, errors[], trace}`)
 but gateway-level errors have been observed as `{"error": {message, key, trace}}`, and unknown
-routes answer HTML (reference §1.4). `OpenPhoneAPIError.from_response` accepts all three.
+routes answer HTML (docs/openphone-api.md, 'Errors'). `OpenPhoneAPIError.from_response` accepts all three.
 """
 
 from __future__ import annotations
@@ -184,18 +184,3 @@ class SendOutcomeUnknown(OpenPhoneError):
             "look it up (list messages createdAfter the attempt, or await message.delivered) "
             "rather than resending"
         )
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying later (429, 5xx, network); False for 4xx and the rest.
-
-    `SendOutcomeUnknown` is deliberately *not* transient: retrying it is exactly the blind resend
-    DESIGN rule 6 forbids.
-    """
-    if isinstance(exc, SendOutcomeUnknown):
-        return False
-    if isinstance(exc, OpenPhoneRateLimited | OpenPhoneServerError | OpenPhoneTransportError):
-        return True
-    if isinstance(exc, OpenPhoneAPIError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)

@@ -1,4 +1,5 @@
-"""Typed OpenPhone resources, tolerant of the documented field drift (reference §2, §3.1, §5.9).
+"""Typed OpenPhone resources, tolerant of the documented field drift (docs/openphone-api.md,
+'Listing messages' and 'Webhook payload generations').
 
 REST and v4 webhooks say `text` and give `to` as an array; app-created (v2/v3) webhooks say `body`
 and give `to` as a string; `media` and `conversationId` may be absent. One model accepts all.
@@ -21,7 +22,9 @@ STATUS_RANK: dict[str, int] = {
     "undelivered": 3,
     "received": 3,
 }
-TERMINAL_STATUSES = frozenset({"delivered", "undelivered", "received"})
+# Outgoing statuses that may still change: a message left in one of them long after it was sent is
+# re-polled (legacy webhooks never report `undelivered`). The SQL that finds them binds this tuple.
+UNSETTLED_STATUSES = ("queued", "sent")
 
 
 class _Resource(BaseModel):

@@ -1,4 +1,4 @@
-"""Health-probe markers: how synthetic probe SMS are written and recognised (DESIGN rule 7).
+"""Health-probe markers: how synthetic probe SMS are written and recognised (docs/design.md, rule 7).
 
 The hourly probe texts a line through the real API; its webhook must be matched to the probe (by
 nonce) and must never be counted as customer traffic, so the marker lives in the text itself.

@@ -1,4 +1,5 @@
-"""Client-side throttling: one 10 requests/second budget per API key (DESIGN rule 6, reference §1.5).
+"""Client-side throttling: one 10 requests/second budget per API key (docs/design.md, rule 6;
+docs/openphone-api.md, 'Rate limit').
 
 OpenPhone counts requests per key, not per connection, so every thread of a process must draw from
 the same budget: `process_limiter(rate)` hands out one shared `TokenBucket` per rate. Budgets shared
@@ -8,14 +9,10 @@ across processes implement the same `RateLimiter` protocol elsewhere (store/).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
-
-RATE_ENV_VAR = "OPENPHONE_RATE_LIMIT_RPS"
-DEFAULT_RATE = 10.0
 
 
 @runtime_checkable
@@ -41,7 +38,7 @@ class TokenBucket:
     and the (rate+1)-th request of any run leave at least `1 + jitter_allowance` seconds apart, and
     any 1-second window of arrivals holds at most `rate` requests as long as those delays vary by
     less than the allowance. The default 0.2 s gives about 8.3 req/s sustained for a 10 req/s limit
-    (the reference suggests throttling to about 8). Slots are reserved under a lock and slept
+    (docs/openphone-api.md, 'Rate limit', suggests about 8). Slots are reserved under a lock and slept
     outside it, so waiting threads are served in order without holding the lock.
     """
 
@@ -103,17 +100,3 @@ def process_limiter(rate: float) -> TokenBucket:
         if limiter is None:
             limiter = _registry[key] = TokenBucket(key)
         return limiter
-
-
-def default_rate() -> float:
-    """Requests/second from `OPENPHONE_RATE_LIMIT_RPS` (default 10); ValueError when not positive."""
-    raw = os.environ.get(RATE_ENV_VAR)
-    if raw is None or raw.strip() == "":
-        return DEFAULT_RATE
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RATE_ENV_VAR} must be a positive number, got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{RATE_ENV_VAR} must be a positive number, got {raw!r}")
-    return value

@@ -1,4 +1,5 @@
-"""Webhook signature verification for both schemes OpenPhone uses (DESIGN rule 8, reference §3.4-3.5).
+"""Webhook signature verification for both schemes OpenPhone uses (docs/design.md, rule 8;
+docs/openphone-api.md, 'Webhook signatures').
 
 - Legacy (generations A and B): `openphone-signature: hmac;1;<ts>;<base64>` over `<ts>.<raw body>`,
   key = base64-decoded secret, timestamp usually in *milliseconds*.
@@ -217,21 +218,3 @@ def verify_webhook(
     if not failures:
         raise SignatureError("missing signature headers (openphone-signature or webhook-signature)")
     raise SignatureError("; ".join(failures))
-
-
-def sign_legacy(body: bytes, secret: str, timestamp_ms: int) -> str:
-    """An `openphone-signature` header value for `body` (for tests and the sandbox's sender)."""
-    ts = str(timestamp_ms)
-    digest = hmac.new(decode_secret(secret), ts.encode("ascii") + b"." + body, hashlib.sha256).digest()
-    return f"hmac;1;{ts};{base64.b64encode(digest).decode('ascii')}"
-
-
-def sign_standard(body: bytes, secret: str, delivery_id: str, timestamp_s: int) -> dict[str, str]:
-    """Standard Webhooks headers for `body` (for tests and the sandbox's sender)."""
-    signed = f"{delivery_id}.{timestamp_s}.".encode() + body
-    digest = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
-    return {
-        SW_ID_HEADER: delivery_id,
-        SW_TIMESTAMP_HEADER: str(timestamp_s),
-        SW_SIGNATURE_HEADER: f"v1,{base64.b64encode(digest).decode('ascii')}",
-    }

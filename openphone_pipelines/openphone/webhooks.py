@@ -1,12 +1,13 @@
-"""Parse webhook bodies of all three payload generations into `WebhookEvent` (reference §3.1-3.3).
+"""Parse webhook bodies of all three payload generations into `WebhookEvent` (docs/openphone-api.md,
+'Webhook payload generations').
 
 A (app-created, apiVersion v2/v3): `data.object`, `body`, `to` as a string.
 B (API-created, apiVersion v4):    `data.object`, `text`, `to` as an array.
 C (dated, apiVersion 2026-03-30):  `data.resource` + `data.context`; dedupe on the `webhook-id` header.
 
-`event_identity` never raises, so the receiver can store *every* signed delivery under a stable key
-before trying to parse it (DESIGN rule 2); `parse_webhook_event` raises `PayloadError` (permanent)
-for anything it cannot turn into an event.
+`event_envelope` never raises, so the receiver can store *every* signed delivery under a stable key
+before trying to parse it (docs/design.md, rule 2); `parse_webhook_event` raises `PayloadError`
+(permanent) for anything it cannot turn into an event.
 """
 
 from __future__ import annotations
@@ -47,10 +48,6 @@ _STATUS_BY_TYPE = {
 
 class PayloadError(ValueError):
     """The body is signed but cannot be understood: a permanent failure (dead letter, replayable)."""
-
-
-def is_message_event(event_type: str | None) -> bool:
-    return event_type in MESSAGE_EVENT_TYPES
 
 
 def is_known_event_type(event_type: str | None) -> bool:
@@ -112,12 +109,6 @@ def event_envelope(body: bytes, delivery_id: str | None = None) -> EventEnvelope
         except Exception:  # noqa: BLE001
             event_id = body_digest(repr(body).encode())
     return EventEnvelope(event_id, event_type, api_version)
-
-
-def event_identity(body: bytes, delivery_id: str | None = None) -> tuple[str, str | None]:
-    """(event_id, event_type) without validation; never raises (see `event_envelope`)."""
-    envelope = event_envelope(body, delivery_id)
-    return envelope.event_id, envelope.event_type
 
 
 def _parse_created_at(value: Any) -> datetime | None:
@@ -226,8 +217,6 @@ __all__ = [
     "WebhookEvent",
     "EventEnvelope",
     "event_envelope",
-    "event_identity",
     "is_known_event_type",
-    "is_message_event",
     "parse_webhook_event",
 ]

@@ -73,9 +73,3 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
-
-
-def downgrade(url: str, revision: str) -> None:
-    from alembic import command
-
-    command.downgrade(alembic_config(url), revision)

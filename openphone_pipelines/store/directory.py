@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql import insert
@@ -60,3 +62,40 @@ def upsert_conversations(engine: Engine, conversations: Sequence[Conversation]) 
                     },
                 )
             )
+
+
+@dataclass(frozen=True)
+class DirectoryGaps:
+    """Messages created in a window that name a line or conversation the directory does not know."""
+
+    messages: int
+    unknown_lines: list[tuple[str | None, int]]  # (line id or None, rows), most rows first
+    unknown_conversations: list[tuple[str, int]]  # (conversation id, rows), most rows first
+    without_conversation: int
+
+
+def directory_gaps(engine: Engine, start: datetime, end: datetime) -> DirectoryGaps:
+    params = {"start": start, "end": end}
+    window = "m.created_at >= :start AND m.created_at < :end"
+    with engine.connect() as conn:
+        total = conn.execute(text(f"SELECT count(*) FROM messages m WHERE {window}"), params).scalar_one()
+        lines = conn.execute(
+            text(
+                f"SELECT m.phone_number_id AS id, count(*) AS n FROM messages m"
+                f" LEFT JOIN phone_numbers p ON p.id = m.phone_number_id"
+                f" WHERE {window} AND (m.phone_number_id IS NULL OR p.id IS NULL) GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            params,
+        ).all()
+        convs = conn.execute(
+            text(
+                f"SELECT m.conversation_id AS id, count(*) AS n FROM messages m"
+                f" LEFT JOIN conversations c ON c.id = m.conversation_id"
+                f" WHERE {window} AND m.conversation_id IS NOT NULL AND c.id IS NULL GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            params,
+        ).all()
+        no_conv = conn.execute(
+            text(f"SELECT count(*) FROM messages m WHERE {window} AND m.conversation_id IS NULL"), params
+        ).scalar_one()
+    return DirectoryGaps(total, [(r.id, r.n) for r in lines], [(r.id, r.n) for r in convs], no_conv)

@@ -74,6 +74,11 @@ def fail_overdue_probes(conn: Connection, timeout_seconds: int) -> list[ExpiredP
     return [ExpiredProbe(r.id, r.nonce, r.sent_at) for r in rows]
 
 
+def count_pending_probes(conn: Connection) -> int:
+    """Probes sent and still waiting for their webhook."""
+    return conn.execute(text("SELECT count(*) FROM webhook_health_checks WHERE status = 'sent'")).scalar_one()
+
+
 def delete_probes_older_than(engine: Engine, days: int) -> int:
     with engine.begin() as conn:
         return conn.execute(
@@ -199,7 +204,7 @@ def probe_stats(conn: Connection, window_hours: int) -> ProbeStats:
 
 def probe_message_ids_around(engine: Engine, start: datetime, end: datetime) -> set[str]:
     """Ids of probe sends recorded within a day of [start, end): synthetic traffic that
-    reconciliation must neither write nor count as missed (DESIGN rule 7)."""
+    reconciliation must neither write nor count as missed (docs/design.md, rule 7)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(

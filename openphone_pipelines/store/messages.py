@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from openphone_pipelines.openphone.models import STATUS_RANK, Message
+from openphone_pipelines.openphone.models import STATUS_RANK, UNSETTLED_STATUSES, Message
 
 SEEN_VIA = ("webhook", "reconciliation", "send")
 BATCH_SIZE = 1000  # rows per statement: one round trip each, one array of 1,000 per column
@@ -34,10 +34,6 @@ class UpsertCounts:
             self.unchanged + other.unchanged,
             self.inserted_ids + other.inserted_ids,
         )
-
-    @property
-    def total(self) -> int:
-        return self.inserted + self.updated + self.unchanged
 
 
 def _wins(candidate: Message, current: Message) -> bool:
@@ -168,3 +164,30 @@ def message_ids_between(db: Engine | Connection, start: datetime, end: datetime)
         with db.connect() as conn:
             return {row.id for row in conn.execute(stmt, {"start": start, "end": end})}
     return {row.id for row in db.execute(stmt, {"start": start, "end": end})}
+
+
+def unsettled_outgoing_ids(engine: Engine, start: datetime, end: datetime, created_before: datetime) -> list[str]:
+    """Outgoing messages created in [start, end) and before `created_before` whose status may still
+    change (UNSETTLED_STATUSES)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id FROM messages WHERE direction = 'outgoing' AND status = ANY(:unsettled)"
+                " AND created_at >= :start AND created_at < :end AND created_at < :before ORDER BY id"
+            ),
+            {"unsettled": list(UNSETTLED_STATUSES), "start": start, "end": end, "before": created_before},
+        )
+        return [row.id for row in rows]
+
+
+def first_seen_counts(engine: Engine, start: datetime, end: datetime) -> list[tuple[date, str, int]]:
+    """(UTC day, first_seen_via, messages) for the messages created in [start, end)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, first_seen_via AS via, count(*) AS n"
+                " FROM messages WHERE created_at >= :start AND created_at < :end GROUP BY 1, 2"
+            ),
+            {"start": start, "end": end},
+        ).all()
+    return [(r.day, r.via, r.n) for r in rows]

@@ -1,5 +1,6 @@
 """Turning a stored webhook event into message rows: the one function the receiver, the retry
-sweep and manual replay all call, so the three paths can never disagree.
+sweep and manual replay all call, so the three paths can never disagree (the sweep itself is in
+openphone_pipelines/recovery.py).
 
 Order of truth: the raw event is already committed (webhook_events). Processing runs in its own
 transaction (upsert + outcome together). A failure is recorded in a second transaction and
@@ -9,7 +10,7 @@ classified: permanent (the payload itself is bad) goes dead at once, anything el
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -19,12 +20,7 @@ from openphone_pipelines.openphone.probes import probe_nonce
 from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event
 from openphone_pipelines.store import health_checks, retry_queue
 from openphone_pipelines.store.messages import upsert_messages
-from openphone_pipelines.store.webhook_events import (
-    EventRecord,
-    events_without_outcome,
-    load_event,
-    mark_event,
-)
+from openphone_pipelines.store.webhook_events import EventRecord, load_event, mark_event
 
 log = logging.getLogger(__name__)
 
@@ -111,43 +107,3 @@ def retry_claimed(engine: Engine, claim: retry_queue.ClaimedRetry) -> Processing
             status = retry_queue.mark_retry_failed(conn, claim.id, error_class=error_class, error=error)
         return ProcessingResult("failed", error_class, error, status)
     return ProcessingResult(outcome)
-
-
-@dataclass
-class SweepCounts:
-    claimed: int = 0
-    resolved: int = 0
-    retried_later: int = 0
-    dead: int = 0
-    adopted: int = 0
-    dead_event_ids: list[int] = field(default_factory=list)
-
-
-def sweep_due_retries(engine: Engine, *, batch_size: int = 100, max_rows: int | None = None,
-                      adopt_after_seconds: int = 300) -> SweepCounts:
-    """Drain due rows batch by batch until none are due (or `max_rows` were handled).
-
-    Events left `pending` by a receiver that died mid-request are adopted into the queue first,
-    so nothing committed is ever forgotten."""
-    counts = SweepCounts()
-    with engine.begin() as conn:
-        for event_row_id in events_without_outcome(conn, adopt_after_seconds):
-            retry_queue.enqueue_failure(conn, event_row_id, error_class="transient", due_now=True,
-                                        error="no processing outcome recorded (receiver interrupted)")
-            counts.adopted += 1
-    while max_rows is None or counts.claimed < max_rows:
-        limit = batch_size if max_rows is None else min(batch_size, max_rows - counts.claimed)
-        claims = retry_queue.claim_due_retries(engine, limit)
-        if not claims:
-            break
-        for claim in claims:
-            counts.claimed += 1
-            result = retry_claimed(engine, claim)
-            if result.outcome != "failed":
-                counts.resolved += 1
-            elif result.queue_status == "dead":
-                counts.dead += 1
-                counts.dead_event_ids.append(claim.webhook_event_id)
-            else:
-                counts.retried_later += 1
-    return counts

@@ -196,3 +196,68 @@ def queue_depth(conn: Connection) -> dict[str, int]:
     depth = {status: 0 for status in ("pending", "processing", "resolved", "dead", "discarded")}
     depth.update({row.status: row.n for row in rows})
     return depth
+
+
+def due_rows_fingerprint(conn: Connection) -> tuple[int, str]:
+    """How many rows are due now, and an md5 over their (id, attempts): it changes whenever the set
+    of due rows or their attempt counts change."""
+    row = conn.execute(
+        text(
+            """
+            SELECT count(*) AS n,
+                   md5(coalesce(string_agg(id::text || ':' || attempts::text, ',' ORDER BY id), '')) AS fp
+              FROM failed_webhook_queue
+             WHERE status = 'pending' AND next_retry_at <= now()
+            """
+        )
+    ).one()
+    return row.n, row.fp
+
+
+@dataclass(frozen=True)
+class FailureCounts:
+    events: int  # webhook events received in the window
+    failed: int  # of those, how many failed their first processing (they have a queue row)
+    new_dead: int  # queue rows that became dead in the window
+
+
+def failure_counts(conn: Connection, window_minutes: int) -> FailureCounts:
+    """Received, failed and newly dead events over the last `window_minutes`."""
+    row = conn.execute(
+        text(
+            """
+            SELECT count(*) AS events, count(q.id) AS failed
+              FROM webhook_events e LEFT JOIN failed_webhook_queue q ON q.webhook_event_id = e.id
+             WHERE e.received_at > now() - :minutes * interval '1 minute'
+            """
+        ),
+        {"minutes": window_minutes},
+    ).one()
+    new_dead = conn.execute(
+        text(
+            "SELECT count(*) FROM failed_webhook_queue WHERE status = 'dead'"
+            " AND updated_at > now() - :minutes * interval '1 minute'"
+        ),
+        {"minutes": window_minutes},
+    ).scalar_one()
+    return FailureCounts(row.events, row.failed, new_dead)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    webhook_event_id: int
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+def queue_rows(conn: Connection, ids: list[int]) -> list[QueueRow]:
+    rows = conn.execute(
+        text(
+            "SELECT id, webhook_event_id, status, attempts, last_error FROM failed_webhook_queue"
+            " WHERE id = ANY(:ids) ORDER BY id"
+        ),
+        {"ids": list(ids)},
+    ).all()
+    return [QueueRow(r.id, r.webhook_event_id, r.status, r.attempts, r.last_error) for r in rows]

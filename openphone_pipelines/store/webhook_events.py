@@ -99,3 +99,16 @@ def events_without_outcome(conn: Connection, older_than_seconds: int) -> list[in
         {"age": older_than_seconds},
     )
     return [row.id for row in rows]
+
+
+def pending_events(engine: Engine, *, received_before: datetime,
+                   received_since: datetime | None = None) -> list[tuple[str, datetime]]:
+    """(event_id, received_at) of events still `pending`, received in [received_since,
+    received_before), oldest first."""
+    sql = "SELECT event_id, received_at FROM webhook_events WHERE processing_status = 'pending' AND received_at < :before"
+    params: dict[str, datetime] = {"before": received_before}
+    if received_since is not None:
+        sql += " AND received_at >= :since"
+        params["since"] = received_since
+    with engine.connect() as conn:
+        return [(r.event_id, r.received_at) for r in conn.execute(text(sql + " ORDER BY received_at"), params)]

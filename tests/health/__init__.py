@@ -1,0 +1,1 @@
+"""Tests of the webhook health probe: send, round trip, timeouts, outages, history."""

@@ -1,27 +1,13 @@
-"""Helpers for the health-check tests: Dagster resources pointed at the sandbox and the test SMTP."""
+"""Helpers for the health-probe tests: probe lines from the sandbox, the job and the sensor run the
+Dagster way, and the probe's row as stored."""
 
 from __future__ import annotations
-
-import time
 
 import dagster as dg
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.jobs.health import webhook_health_probe_job
-from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
-from openphone_pipelines.sensors.health import webhook_health_probe_sensor
-from tests.recovery.support import RECIPIENT
-
-
-def health_resources(app_db_url: str, smtp_server, sandbox=None) -> dict:
-    app_db = AppDatabase(url=app_db_url)
-    out: dict = {
-        "app_db": app_db,
-        "mailer": MailerResource(host=smtp_server.host, port=smtp_server.port, recipients=RECIPIENT),
-    }
-    if sandbox is not None:
-        out["openphone"] = OpenPhoneResource(api_key=sandbox.api_key, base_url=sandbox.base_url, app_db=app_db)
-    return out
+from openphone_pipelines.jobs.health_probe_job import webhook_health_probe_job
+from openphone_pipelines.sensors.probe_verification_sensor import webhook_health_probe_sensor
 
 
 def probe_env(monkeypatch, sandbox, timeout: int | None = None) -> None:
@@ -48,12 +34,3 @@ def tick_health_sensor(instance, resources: dict) -> str:
 def probe_row(engine: Engine, probe_id: int):
     with engine.connect() as conn:
         return conn.execute(text("SELECT * FROM webhook_health_checks WHERE id = :id"), {"id": probe_id}).one()
-
-
-def wait_for_status(engine: Engine, probe_id: int, status: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        row = probe_row(engine, probe_id)
-        if row.status == status or time.monotonic() > deadline:
-            return row
-        time.sleep(0.1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.assets.webhook_health import webhook_health_history
-from tests.recovery.support import resources
+from openphone_pipelines.assets.webhook_health_history import webhook_health_history
+from tests.support.resources import dagster_resources
 
 
 def test_history_metadata_over_24h_and_7d(db, app_db_url):
@@ -25,7 +25,7 @@ def test_history_metadata_over_24h_and_7d(db, app_db_url):
                 f" CASE WHEN :s = 'received' THEN now() - interval '{age}' END)"
             ), {"n": f"n{i}", "s": status, "ms": ms})
     with dg.instance_for_test() as instance:
-        result = dg.materialize([webhook_health_history], instance=instance, resources=resources(app_db_url))
+        result = dg.materialize([webhook_health_history], instance=instance, resources=dagster_resources(app_db_url))
     md = result.asset_materializations_for_node("webhook_health_history")[0].metadata
     assert md["probes_24h"].value == 5 and md["success_rate_24h"].value == 0.8
     assert md["latency_p50_ms_24h"].value == 2500.0

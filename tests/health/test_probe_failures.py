@@ -8,26 +8,27 @@ import time
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.health import webhook_health_probe_job
+from openphone_pipelines.jobs.health_probe_job import webhook_health_probe_job
 from openphone_pipelines.resources import OpenPhoneResource
 from openphone_sandbox.testing import start_sandbox
-from tests.health.support import health_resources, probe_env, probe_row, run_probe_job, tick_health_sensor
+from tests.health.support import probe_env, probe_row, run_probe_job, tick_health_sensor
+from tests.support.resources import dagster_resources
+from tests.support.waiting import wait_until
 
 
 def test_dropped_probe_webhook_fails_at_timeout_with_one_email(db, fresh, app_db_url, smtp_server, monkeypatch):
     # Every webhook is dropped by the sandbox (fault injection): the probe can never come back.
     with start_sandbox(webhook_url="http://127.0.0.1:9/unreachable", drop_rate=1.0, history_days=0) as sandbox:
         probe_env(monkeypatch, sandbox, timeout=3)
-        resources = health_resources(app_db_url, smtp_server, sandbox)
+        resources = dagster_resources(app_db_url, smtp_server, sandbox)
         with dg.instance_for_test() as instance:
             sent = run_probe_job(instance, resources)
             assert sent["status"] == "sent"
             assert "1 probe(s) awaiting" in tick_health_sensor(instance, resources)  # within the timeout
             assert probe_row(fresh, sent["probe_id"]).status == "sent"
-            deadline = time.monotonic() + 10  # the probe's message.received is emitted ~1.5 s after the send
-            while sandbox.stats()["by_event"].get("message.received", {}).get("dropped", 0) < 1:
-                assert time.monotonic() < deadline, sandbox.stats()
-                time.sleep(0.05)
+            # the probe's message.received is emitted ~1.5 s after the send, and dropped
+            wait_until(lambda: sandbox.stats()["by_event"].get("message.received", {}).get("dropped", 0) >= 1,
+                       10, "the probe's webhook to be dropped", detail=lambda: str(sandbox.stats()))
 
             time.sleep(3.2)
             message = tick_health_sensor(instance, resources)
@@ -47,7 +48,7 @@ def test_send_outcome_unknown_is_failed_and_never_resent(db, fresh, app_db_url, 
     # OpenPhone answers 500 but (as the real API may) sends the text anyway.
     with start_sandbox(error_5xx_rate=1.0, send_commit_on_5xx=1.0, history_days=0) as sandbox:
         probe_env(monkeypatch, sandbox)
-        resources = health_resources(app_db_url, smtp_server, sandbox)
+        resources = dagster_resources(app_db_url, smtp_server, sandbox)
         before = len(sandbox.ground_truth(phoneNumberId=sandbox.probe_line.id))
         with dg.instance_for_test() as instance:
             sent = run_probe_job(instance, resources)
@@ -74,7 +75,7 @@ def _probe(conn, nonce: str, status: str, age: str, *, received: bool = False) -
 
 
 def test_no_success_for_two_hours_alerts_once_per_outage(db, app_db_url, smtp_server):
-    resources = health_resources(app_db_url, smtp_server)
+    resources = dagster_resources(app_db_url, smtp_server)
     with dg.instance_for_test() as instance:
         tick_health_sensor(instance, resources)  # a fresh install with no probes is not an outage
         with db.begin() as conn:
@@ -103,7 +104,7 @@ def test_probe_job_without_lines_configured_fails_naming_the_variable(db, fresh,
                                                                      monkeypatch):
     monkeypatch.delenv("OPENPHONE_PROBE_FROM", raising=False)
     monkeypatch.setenv("OPENPHONE_PROBE_TO", "+15550000000")
-    resources = health_resources(app_db_url, smtp_server)
+    resources = dagster_resources(app_db_url, smtp_server)
     resources["openphone"] = OpenPhoneResource(api_key="unused", base_url="http://127.0.0.1:9",
                                                app_db=resources["app_db"])
     with dg.instance_for_test() as instance:

@@ -10,16 +10,12 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from openphone_pipelines.assets.webhook_health import webhook_health_history
+from openphone_pipelines.assets.webhook_health_history import webhook_health_history
 from openphone_sandbox.testing import start_sandbox
-from tests.health.support import (
-    health_resources,
-    probe_env,
-    run_probe_job,
-    tick_health_sensor,
-    wait_for_status,
-)
+from tests.health.support import probe_env, probe_row, run_probe_job, tick_health_sensor
 from tests.support.receiver_server import running_receiver
+from tests.support.resources import dagster_resources
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.slow
@@ -28,12 +24,12 @@ def test_probe_round_trip_marks_received_with_latency(db, fresh, app_db_url, smt
     with running_receiver(app_db_url, [secret], workers=1) as rx, \
             start_sandbox(webhook_url=rx.webhook_url, webhook_secret=secret, history_days=0) as sandbox:
         probe_env(monkeypatch, sandbox)
-        resources = health_resources(app_db_url, smtp_server, sandbox)
+        resources = dagster_resources(app_db_url, smtp_server, sandbox)
         with dg.instance_for_test() as instance:
             sent = run_probe_job(instance, resources)
             assert sent["status"] == "sent"
-            row = wait_for_status(fresh, sent["probe_id"], "received")
-            assert row.status == "received", rx.log_tail()
+            row = wait_until(lambda: (r := probe_row(fresh, sent["probe_id"])).status == "received" and r, 20,
+                             "the probe's webhook", detail=rx.log_tail)
             assert row.sent_message_id and row.received_at is not None
             assert 0 < row.latency_ms < 20_000
 

@@ -1,5 +1,6 @@
 """Webhook signature verification. Expected signatures are computed here with hmac directly, not
-with the module's own signing helpers, so a shared mistake cannot make both sides agree."""
+with the suite's signing helpers (tests/support/events.py), so a shared mistake cannot make both
+sides agree."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from openphone_pipelines.openphone.signatures import (
     SignatureError,
     VerifiedDelivery,
     parse_secrets,
-    sign_legacy,
-    sign_standard,
     verify_webhook,
 )
+from tests.support.events import sign_legacy, sign_standard
 
 # Key bytes deliberately include values >= 0x80 (a known bug decodes them as text and corrupts them).
 KEY = bytes([0x00, 0x7F, 0x80, 0x9A, 0xC3, 0xFF, 0xFE, 0x10]) * 4
@@ -67,7 +67,7 @@ def test_legacy_several_signatures_split_on_comma() -> None:
     assert verify_webhook(headers, BODY, [SECRET], now=NOW).scheme == "openphone-legacy"
 
 
-def test_module_signers_agree_with_independent_computation() -> None:
+def test_suite_signers_agree_with_independent_computation() -> None:
     assert sign_legacy(BODY, SECRET, NOW_MS) == legacy_header(BODY, KEY, str(NOW_MS))
     assert sign_standard(BODY, "whsec_" + SECRET, "msg_1", int(NOW)) == standard_headers(
         BODY, KEY, "msg_1", int(NOW)

@@ -1,6 +1,6 @@
-"""Webhook payload parsing for all three generations (reference §3.1-3.3), plus probe markers.
+"""Webhook payload parsing for all three generations (docs/openphone-api.md, 'Webhook payload generations'), plus probe markers.
 
-Ids are obviously fake (reference §5.13: real-looking AC+32 hex ids trip secret scanners)."""
+Ids are obviously fake: real-looking AC + 32 hex ids trip secret scanners (a Twilio SID pattern)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,15 @@ from openphone_pipelines.openphone.probes import (
 from openphone_pipelines.openphone.webhooks import (
     MESSAGE_EVENT_TYPES,
     PayloadError,
-    event_identity,
-    is_message_event,
+    event_envelope,
     parse_webhook_event,
 )
+
+
+def event_identity(body: bytes, delivery_id: str | None) -> tuple[str, str | None]:
+    """The dedupe key and type the receiver stores for a delivery, before any parsing."""
+    envelope = event_envelope(body, delivery_id)
+    return envelope.event_id, envelope.event_type
 
 V2_DELIVERED = {
     "id": "EVtestA0001",
@@ -115,7 +120,7 @@ def test_generation_a_v2_body_and_string_to() -> None:
         "outgoing",
         "CNtestConv1",
     )
-    assert is_message_event(event.type)
+    assert event.type in MESSAGE_EVENT_TYPES
 
 
 def test_generation_a_v3_real_capture_shape() -> None:
@@ -176,7 +181,7 @@ def test_known_non_message_types_parse_without_a_message(event_type: str) -> Non
     event = parse_webhook_event(dumps(payload))
     assert event.message is None
     assert event.resource_id == "ACtestCall1"
-    assert not is_message_event(event.type)
+    assert event.type not in MESSAGE_EVENT_TYPES
 
 
 def test_unknown_type_is_a_payload_error() -> None:
@@ -228,7 +233,7 @@ def test_message_event_types() -> None:
     } == MESSAGE_EVENT_TYPES
 
 
-# ------------------------------------------------------------------ event_identity
+# ------------------------------------------------------------------ event_envelope (never raises)
 
 
 def test_event_identity_of_well_formed_bodies() -> None:

@@ -1,0 +1,1 @@
+"""Tests of the webhook receiver: Flask test client and the real gunicorn server."""

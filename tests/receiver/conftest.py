@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from tests.receiver.payloads import new_secret
+from tests.support.events import new_secret
 from webhook_receiver.app import create_app
 
 

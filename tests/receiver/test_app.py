@@ -9,11 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.openphone.signatures import sign_legacy, sign_standard
 from openphone_pipelines.settings import ConfigError
 from openphone_pipelines.store import health_checks
 from tests.receiver.conftest import count
-from tests.receiver.payloads import (
+from tests.support.events import (
     GENERATIONS,
     delivery,
     event_id,
@@ -22,6 +21,8 @@ from tests.receiver.payloads import (
     new_secret,
     probe_event,
     sign,
+    sign_legacy,
+    sign_standard,
 )
 from webhook_receiver.app import create_app
 
@@ -209,7 +210,7 @@ def test_healthz_and_metrics(client: FlaskClient, secret: str) -> None:
 
 
 def test_database_unreachable_gives_503_not_500(secret: str, fresh: Engine) -> None:
-    from openphone_pipelines.localpg import free_port
+    from openphone_local.localpg import free_port
 
     dead_url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
     app = create_app({"DATABASE_URL": dead_url, "OPENPHONE_WEBHOOK_SECRETS": secret})

@@ -22,28 +22,16 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from openphone_pipelines.localpg import LocalPostgres, free_port
-from openphone_pipelines.openphone.signatures import sign_legacy
+from openphone_local.localpg import LocalPostgres, free_port
 from openphone_pipelines.store.db import upgrade
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
 from tests.receiver.conftest import count
-from tests.receiver.payloads import GENERATIONS, delivery, later, message_event, new_secret, sign
+from tests.support.events import GENERATIONS, delivery, later, message_event, new_secret, sign, sign_legacy
 from tests.support.receiver_server import REPO_ROOT, RunningReceiver, running_receiver
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SECRET = new_secret()
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
-    """Poll `condition` until truthy or the deadline passes (no sleeps standing in for races)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
@@ -300,10 +288,10 @@ def test_sigkill_worker_under_load_loses_no_acknowledged_event(app_db_url: str, 
 def test_cli_refuses_bad_config_naming_the_variable(app_db_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENPHONE_", "RECEIVER_"))}
     env |= {"DATABASE_URL": app_db_url, "OPENPHONE_WEBHOOK_SECRETS": "%%%not-base64"}
-    out = subprocess.run([sys.executable, "-m", "webhook_receiver.cli", "--check"], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "webhook_receiver.launcher", "--check"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "OPENPHONE_WEBHOOK_SECRETS" in out.stderr and "%%%" not in out.stderr
     env |= {"OPENPHONE_WEBHOOK_SECRETS": SECRET, "RECEIVER_WORKERS": "many"}
-    out = subprocess.run([sys.executable, "-m", "webhook_receiver.cli", "--check"], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "webhook_receiver.launcher", "--check"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "RECEIVER_WORKERS" in out.stderr

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.ratelimit import NoLimit
-from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
+from tests.support.resources import dagster_resources
 
 # A fixed sandbox clock anchor: history days are 2026-11-01 .. 2026-11-03 plus 11-04 so far.
 ANCHOR = "2026-11-04T06:00:00Z"
@@ -40,11 +40,5 @@ def fast_client(sandbox: SandboxHandle) -> Iterator[OpenPhoneClient]:
 
 @pytest.fixture
 def resources(app_db_url: str, db: Engine, sandbox: SandboxHandle, smtp_server) -> dict:
-    app_db = AppDatabase(url=app_db_url)
-    return {
-        "app_db": app_db,
-        "openphone": OpenPhoneResource(api_key=sandbox.api_key, base_url=sandbox.base_url, app_db=app_db,
-                                       rate_limit_rps=1000),
-        "mailer": MailerResource(host=smtp_server.host, port=smtp_server.port, recipients="ops@example.com",
-                                 webserver_base_url="http://dagster.test"),
-    }
+    """Dagster resources on the emptied app database, the module's sandbox and the test's SMTP server."""
+    return dagster_resources(app_db_url, smtp_server, sandbox)

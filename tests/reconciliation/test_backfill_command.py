@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openphone_local.localpg import free_port
 from openphone_pipelines.cli import main
-from openphone_pipelines.localpg import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BACKFILL_QUERY = """

@@ -10,15 +10,14 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy import Engine, text
 
-from openphone_pipelines.assets.reconciliation import RANGE_END_TAG, RANGE_START_TAG, openphone_messages
+from openphone_pipelines.assets.openphone_messages import RANGE_END_TAG, RANGE_START_TAG, openphone_messages
 from openphone_pipelines.resources import OpenPhoneResource
 from openphone_sandbox.testing import start_sandbox
 from tests.support.receiver_server import running_receiver
 
 
-def test_reconciliation_restores_parity_after_lossy_webhooks(app_db_url: str, db: Engine, resources: dict,
-                                                               monkeypatch) -> None:
-    monkeypatch.setenv("OPENPHONE_SETTLE_AFTER_MINUTES", "0")
+def test_reconciliation_restores_parity_after_lossy_webhooks(app_db_url: str, db: Engine, resources: dict) -> None:
+    settle_now = {"ops": {"openphone_messages": {"config": {"settle_after_minutes": 0}}}}
     secret = base64.b64encode(os.urandom(32)).decode()
     with running_receiver(app_db_url, [secret]) as rx, start_sandbox(
         seed=21, history_days=3, messages_per_day=60, live_rate=4.0, webhook_url=rx.webhook_url,
@@ -35,12 +34,12 @@ def test_reconciliation_restores_parity_after_lossy_webhooks(app_db_url: str, db
         tags = {RANGE_START_TAG: (today - timedelta(days=3)).isoformat(), RANGE_END_TAG: today.isoformat()}
         with dg.instance_for_test() as instance:
             result = dg.materialize([openphone_messages], resources={**resources, "openphone": openphone},
-                                    instance=instance, tags=tags)
+                                    instance=instance, tags=tags, run_config=settle_now)
             assert result.success
             meta = result.asset_materializations_for_node("openphone_messages")[0].metadata
             checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
             rerun = dg.materialize([openphone_messages], resources={**resources, "openphone": openphone},
-                                   instance=instance, tags=tags)
+                                   instance=instance, tags=tags, run_config=settle_now)
             meta2 = rerun.asset_materializations_for_node("openphone_messages")[0].metadata
 
         cutoff = datetime.fromtimestamp(cutoff_ms / 1000, tz=UTC)

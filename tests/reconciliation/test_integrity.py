@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from openphone_pipelines import integrity
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.models import Message
+from openphone_pipelines.reporting import coverage_markdown
 from openphone_pipelines.store.messages import upsert_messages
 from openphone_sandbox.testing import SandboxHandle
 
@@ -78,4 +79,4 @@ def test_coverage_counts_webhook_share_per_day(db: Engine) -> None:
     result = integrity.webhook_coverage(db, start, end, threshold=0.95)
     assert (result.via_webhook, result.via_reconciliation, result.via_send) == (1, 1, 1)
     assert result.coverage == 0.5 and not result.passed
-    assert "| 2026-11-02 | 1 | 0 | 1 | 100.0% |" in result.markdown()
+    assert "| 2026-11-02 | 1 | 0 | 1 | 100.0% |" in coverage_markdown(result.by_day)

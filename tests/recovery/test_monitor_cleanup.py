@@ -6,15 +6,16 @@ from __future__ import annotations
 import dagster as dg
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.cleanup import health_probe_cleanup_job, retry_queue_cleanup_job
-from openphone_pipelines.jobs.retry import webhook_failure_monitor_job
+from openphone_pipelines.jobs.failure_monitor_job import webhook_failure_monitor_job
+from openphone_pipelines.jobs.retention_jobs import health_probe_cleanup_job, retry_queue_cleanup_job
 from openphone_pipelines.store import retry_queue
-from tests.recovery.support import resources, store_event
+from tests.support.events import store_event
+from tests.support.resources import dagster_resources
 
 
 def _monitor(instance, app_db_url, smtp_server):
     result = webhook_failure_monitor_job.execute_in_process(instance=instance,
-                                                            resources=resources(app_db_url, smtp_server))
+                                                            resources=dagster_resources(app_db_url, smtp_server))
     assert result.success
     return result.output_for_node("monitor_webhook_failures")
 
@@ -55,7 +56,7 @@ def test_weekly_cleanup_deletes_only_old_resolved_rows(db, fresh, app_db_url):
         conn.execute(text("UPDATE failed_webhook_queue SET status = 'dead', updated_at = now() - interval '60 days',"
                           " created_at = now() - interval '60 days' WHERE id = 3"))
     with dg.instance_for_test() as instance:
-        result = retry_queue_cleanup_job.execute_in_process(instance=instance, resources=resources(app_db_url))
+        result = retry_queue_cleanup_job.execute_in_process(instance=instance, resources=dagster_resources(app_db_url))
     assert result.output_for_node("delete_resolved_retries") == 1
     with fresh.connect() as conn:
         left = dict(conn.execute(text("SELECT id, status FROM failed_webhook_queue ORDER BY id")).all())
@@ -70,7 +71,7 @@ def test_daily_cleanup_deletes_only_probes_older_than_30_days(db, fresh, app_db_
                 f" VALUES (:n, 'PNprobe', '+15550000000', 'failed', now() - interval '{age}')"
             ), {"n": f"n{i}"})
     with dg.instance_for_test() as instance:
-        result = health_probe_cleanup_job.execute_in_process(instance=instance, resources=resources(app_db_url))
+        result = health_probe_cleanup_job.execute_in_process(instance=instance, resources=dagster_resources(app_db_url))
     assert result.output_for_node("delete_old_health_probes") == 1
     with fresh.connect() as conn:
         assert sorted(conn.execute(text("SELECT nonce FROM webhook_health_checks")).scalars()) == ["n1", "n2"]

@@ -8,9 +8,11 @@ import dagster as dg
 from sqlalchemy import text
 
 from openphone_pipelines.cli import main as cli_main
-from openphone_pipelines.jobs.retry import replay_failed_webhooks_job
+from openphone_pipelines.jobs.replay_job import replay_failed_webhooks_job
 from openphone_pipelines.store.processing import process_webhook_event
-from tests.recovery.support import queue_row, resources, store_event
+from tests.recovery.support import queue_row
+from tests.support.events import numbered_event, store_event
+from tests.support.resources import dagster_resources
 
 BROKEN = b'{"id":"EV%d","type":"message.received","data":{"object":{"id":"AC%d"}}}'
 
@@ -28,12 +30,10 @@ def _dead_rows(db, numbers: list[int]) -> list[int]:
 
 
 def _fix(db, event_ids: list[int]) -> None:
-    from tests.recovery.support import message_event_body
-
     with db.begin() as conn:
         for event_id in event_ids:
             conn.execute(text("UPDATE webhook_events SET raw_body = :b WHERE id = :id"),
-                         {"b": message_event_body(1000 + event_id), "id": event_id})
+                         {"b": numbered_event(1000 + event_id)[1], "id": event_id})
 
 
 def _statuses(fresh) -> dict[int, str]:
@@ -85,13 +85,13 @@ def test_launchpad_replay_job_all_dead(db, fresh, app_db_url):
     _fix(db, events)
     with dg.instance_for_test() as instance:
         result = replay_failed_webhooks_job.execute_in_process(
-            instance=instance, resources=resources(app_db_url),
+            instance=instance, resources=dagster_resources(app_db_url),
             run_config={"ops": {"replay_failed_webhooks": {"config": {"all_dead": True}}}},
         )
         assert result.success
         assert result.output_for_node("replay_failed_webhooks") == {"reset": 2, "resolved": 2, "unresolved": 0}
         # The defaults select nothing: the Launchpad refuses instead of replaying everything.
-        empty = replay_failed_webhooks_job.execute_in_process(instance=instance, resources=resources(app_db_url),
+        empty = replay_failed_webhooks_job.execute_in_process(instance=instance, resources=dagster_resources(app_db_url),
                                                               raise_on_error=False)
         assert not empty.success
     assert _statuses(fresh) == {1: "resolved", 2: "resolved"}

@@ -7,24 +7,24 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from openphone_pipelines.jobs.retry import retry_sweep_job
+from openphone_pipelines.jobs.retry_sweep_job import retry_sweep_job
+from openphone_pipelines.recovery import sweep_due_retries
 from openphone_pipelines.store import retry_queue
-from openphone_pipelines.store.processing import process_webhook_event, sweep_due_retries
+from openphone_pipelines.store.processing import process_webhook_event
 from tests.recovery.support import (
     impatient_engine,
     make_due,
-    message_event_body,
     messages_table_locked,
     queue_row,
-    resources,
     run_in_threads,
-    store_event,
 )
+from tests.support.events import numbered_event, store_event
+from tests.support.resources import dagster_resources
 
 
 def _sweep_job(app_db_url, smtp_server=None):
     with dg.instance_for_test() as instance:
-        result = retry_sweep_job.execute_in_process(instance=instance, resources=resources(app_db_url, smtp_server))
+        result = retry_sweep_job.execute_in_process(instance=instance, resources=dagster_resources(app_db_url, smtp_server))
         assert result.success
         return result.output_for_node("sweep_retry_queue")
 
@@ -145,7 +145,7 @@ def test_two_concurrent_sweeps_never_process_a_row_twice(db, fresh, app_db_url, 
                 "INSERT INTO webhook_events (event_id, event_type, api_version, signature_scheme, raw_body,"
                 " processing_status) VALUES (:eid, 'message.received', 'v4', 'legacy', :body, 'failed')"
             ),
-            [{"eid": f"EV{n:032x}", "body": message_event_body(n)} for n in range(rows)],
+            [{"eid": eid, "body": body} for eid, body in map(numbered_event, range(rows))],
         )
         conn.execute(text(
             "INSERT INTO failed_webhook_queue (webhook_event_id, error_class, status, next_retry_at)"

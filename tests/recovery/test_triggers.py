@@ -9,19 +9,21 @@ import dagster as dg
 from sqlalchemy import text
 
 from openphone_pipelines.definitions import defs
-from openphone_pipelines.jobs.retry import retry_sweep_schedule
-from openphone_pipelines.sensors.retry import retry_sweep_sensor
+from openphone_pipelines.jobs.retry_sweep_job import retry_sweep_schedule
+from openphone_pipelines.sensors.retry_trigger_sensor import retry_sweep_sensor
 from openphone_pipelines.store import retry_queue
-from tests.recovery.support import make_due, resources, store_event
+from tests.recovery.support import make_due
+from tests.support.events import store_event
+from tests.support.resources import dagster_resources
 
 
 def _tick_sensor(instance, app_db_url):
-    with dg.build_sensor_context(instance=instance, resources=resources(app_db_url)) as ctx:
+    with dg.build_sensor_context(instance=instance, resources=dagster_resources(app_db_url)) as ctx:
         return retry_sweep_sensor.evaluate_tick(ctx)
 
 
 def _tick_schedule(instance, app_db_url):
-    with dg.build_schedule_context(instance=instance, resources=resources(app_db_url),
+    with dg.build_schedule_context(instance=instance, resources=dagster_resources(app_db_url),
                                    scheduled_execution_time=datetime(2026, 11, 1, 12, 5, tzinfo=UTC)) as ctx:
         return retry_sweep_schedule.evaluate_tick(ctx)
 

@@ -1,13 +1,13 @@
-"""Fixtures for the sandbox suite (helpers live in sandbox_helpers.py so tests can import them)."""
+"""Fixtures for the sandbox suite: a webhook sink per test and one shared sandbox per module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sandbox_helpers import FIXED_NOW, Receiver
 
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
+from tests.sandbox.support import FIXED_NOW, Receiver
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import httpx
-from sandbox_helpers import Receiver, wait_until
+
+from tests.sandbox.support import Receiver
+from tests.support.waiting import wait_until
 
 
 def test_serve_subprocess(receiver: Receiver) -> None:

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from collections import Counter
 
-from sandbox_helpers import FIXED_NOW, Receiver
-
 from openphone_sandbox.testing import SandboxHandle, start_sandbox
+from tests.sandbox.support import FIXED_NOW, Receiver
 
 N_EVENTS = 10_000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sandbox_helpers import wait_until
 
 from openphone_sandbox.testing import start_sandbox
+from tests.support.waiting import wait_until
 
 
 def test_paginate_2500_messages_one_conversation() -> None:

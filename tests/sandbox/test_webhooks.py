@@ -10,15 +10,16 @@ import json
 import time
 
 import pytest
-from sandbox_helpers import Receiver, wait_until
 
 from openphone_sandbox.testing import start_sandbox
+from tests.sandbox.support import Receiver
+from tests.support.waiting import wait_until
 
 QUIET = {"history_days": 0, "messages_per_day": 0}
 
 
 def verify_legacy(header: str, raw_body: bytes, secret_b64: str, tolerance_s: int = 300) -> bool:
-    """Reference §3.4: split on ',' then ';'; ts is ms; HMAC-SHA256(b64decode(key), ts.body), base64."""
+    """docs/openphone-api.md, 'Webhook signatures' (legacy): split on ',' then ';'; ts is ms; HMAC-SHA256(b64decode(key), ts.body), base64."""
     key = base64.b64decode(secret_b64)
     for part in header.split(","):
         scheme, version, ts, sig = part.strip().split(";")
@@ -34,7 +35,7 @@ def verify_legacy(header: str, raw_body: bytes, secret_b64: str, tolerance_s: in
 
 
 def verify_standard(headers: dict[str, str], raw_body: bytes, secret: str, tolerance_s: int = 300) -> bool:
-    """Reference §3.5: sign '{webhook-id}.{webhook-timestamp}.{body}' with b64decode(secret minus whsec_)."""
+    """docs/openphone-api.md, 'Webhook signatures' (Standard Webhooks): sign '{webhook-id}.{webhook-timestamp}.{body}' with b64decode(secret minus whsec_)."""
     msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(ts)) > tolerance_s:
         return False

@@ -1,0 +1,1 @@
+"""Tests of the store: migrations, the forward-only upsert, and what pins Python to the schema."""

@@ -1,8 +1,9 @@
-"""Migrations build the schema from an empty database and are idempotent."""
+"""Migrations build the schema from an empty database, are idempotent and can be rolled back."""
 
+from alembic import command
 from sqlalchemy import inspect, text
 
-from openphone_pipelines.store.db import downgrade, make_engine, upgrade
+from openphone_pipelines.store.db import alembic_config, make_engine, upgrade
 from openphone_pipelines.store.schema import metadata
 
 
@@ -28,7 +29,7 @@ def test_upgrade_from_empty_creates_every_table(pg_server):
 def test_downgrade_then_upgrade_round_trips(pg_server):
     url = pg_server.url_for(pg_server.create_database("opp_migr"))
     upgrade(url)
-    downgrade(url, "base")
+    command.downgrade(alembic_config(url), "base")
     engine = make_engine(url)
     try:
         assert "messages" not in inspect(engine).get_table_names()

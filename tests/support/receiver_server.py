@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from openphone_pipelines.localpg import free_port
+from openphone_local.localpg import free_port
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,14 +53,12 @@ class RunningReceiver:
 
     def wait_for_workers(self, count: int, timeout: float = 30.0, exclude: set[int] | None = None) -> list[int]:
         """Wait until `count` workers (none of `exclude`) are alive and /healthz answers."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ready() -> list[int]:
             pids = [p for p in self.worker_pids() if p not in (exclude or set())]
-            if len(pids) >= count and _healthy(self.url):
-                return pids
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"receiver has workers {pids}, wanted {count}; log:\n{self.log_tail()}")
-            time.sleep(0.05)
+            return pids if len(pids) >= count and _healthy(self.url) else []
+
+        return wait_until(ready, timeout, f"{count} healthy receiver worker(s)", detail=self.log_tail)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -84,7 +82,7 @@ def running_receiver(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
 ) -> Iterator[RunningReceiver]:
-    """Start `python -m webhook_receiver.cli` on a free port; yield once it is healthy."""
+    """Start `python -m webhook_receiver.launcher` on a free port; yield once it is healthy."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({
@@ -99,19 +97,15 @@ def running_receiver(
     log_path = log_dir / "receiver.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "webhook_receiver.cli"], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "webhook_receiver.launcher"], cwd=REPO_ROOT, env=env,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     rx = RunningReceiver(base, base + "/webhooks/openphone", proc.pid, log_path, proc)
     try:
-        deadline = time.monotonic() + startup_timeout
-        while not (_healthy(base) and len(rx.worker_pids()) >= workers):
-            if proc.poll() is not None:
-                raise RuntimeError(f"receiver exited with {proc.returncode}; log:\n{rx.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"receiver not healthy after {startup_timeout}s; log:\n{rx.log_tail()}")
-            time.sleep(0.05)
+        wait_until(lambda: _healthy(base) and len(rx.worker_pids()) >= workers, startup_timeout, "the receiver to start",
+                   stop_if=lambda: proc.poll() is not None and f"receiver exited with {proc.returncode}",
+                   detail=rx.log_tail)
         yield rx
     finally:
         if proc.poll() is None:

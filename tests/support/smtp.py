@@ -12,7 +12,7 @@ from email.message import Message
 
 from aiosmtpd.controller import Controller
 
-from openphone_pipelines.localpg import free_port
+from openphone_local.localpg import free_port
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
-from openphone_pipelines.resources.app_db import AppDatabase
+from openphone_pipelines.resources.app_database import AppDatabase
 from openphone_pipelines.store.rate_budget import PostgresRateLimiter
 
 

@@ -1,27 +1,13 @@
-"""Helpers for the sandbox suite: a tiny local webhook receiver and condition waits."""
+"""Helpers for the sandbox suite: a tiny local webhook receiver and the sandbox's fixed clock."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FIXED_NOW = "2026-03-10T12:00:00Z"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    """Poll predicate until truthy; fail the test on timeout (never a blind sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 class Receiver:

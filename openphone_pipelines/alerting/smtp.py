@@ -1,4 +1,4 @@
-"""Plain SMTP email for operator alerts (STARTTLS, implicit SSL or plain, optional login)."""
+"""Alerts by email: plain SMTP (STARTTLS, implicit SSL or plain, optional login)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,13 @@ def send_email(settings: SmtpSettings, subject: str, body: str) -> None:
         if settings.username:
             client.login(settings.username, settings.password or "")
         client.send_message(message)
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    """The email `AlertChannel`: every alert to the configured recipients."""
+
+    settings: SmtpSettings
+
+    def send(self, subject: str, body: str) -> None:
+        send_email(self.settings, subject, body)

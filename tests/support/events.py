@@ -1,8 +1,11 @@
-"""Signed webhook deliveries of every payload generation, built the way OpenPhone sends them."""
+"""The suite's one event factory: webhook bodies of every payload generation, signed the way OpenPhone
+signs them, and stored in the inbox the way the receiver stores them."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -11,14 +14,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
 from openphone_pipelines.openphone.probes import probe_text
-from openphone_pipelines.openphone.signatures import sign_legacy, sign_standard
+from openphone_pipelines.openphone.signatures import decode_secret
+from openphone_pipelines.store.webhook_events import record_webhook_event
 
 GENERATIONS = ("v2", "v4", "2026-03-30")
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LINE = "PNline000001"
 OUR_NUMBER = "+15550001000"
 THEIR_NUMBER = "+15550002000"
+
+
+def sign_legacy(body: bytes, secret: str, timestamp_ms: int) -> str:
+    """An `openphone-signature` header value: HMAC-SHA256 over `<ms timestamp>.<raw body>`."""
+    ts = str(timestamp_ms)
+    digest = hmac.new(decode_secret(secret), ts.encode("ascii") + b"." + body, hashlib.sha256).digest()
+    return f"hmac;1;{ts};{base64.b64encode(digest).decode('ascii')}"
+
+
+def sign_standard(body: bytes, secret: str, delivery_id: str, timestamp_s: int) -> dict[str, str]:
+    """Standard Webhooks headers: HMAC-SHA256 over `<webhook-id>.<seconds>.<raw body>`."""
+    signed = f"{delivery_id}.{timestamp_s}.".encode() + body
+    digest = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
+    return {"webhook-id": delivery_id, "webhook-timestamp": str(timestamp_s),
+            "webhook-signature": f"v1,{base64.b64encode(digest).decode('ascii')}"}
 
 
 def new_secret(standard: bool = False) -> str:
@@ -109,3 +130,19 @@ def delivery(generation: str, secret: str, **kwargs: Any) -> tuple[str, str, Del
 
 def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def numbered_event(n: int, *, text: str = "hello there") -> tuple[str, bytes]:
+    """(event id, body) of the n-th v4 `message.received` of a test, created now: stable ids per n."""
+    ev_id, _msg_id, body = message_event("v4", ev_id=f"EV{n:032x}", msg_id=f"AC{n:032x}", text=text,
+                                         created=datetime.now(UTC))
+    return ev_id, body
+
+
+def store_event(engine: Engine, n: int, body: bytes | None = None) -> int:
+    """The n-th event committed to the inbox as the receiver commits it (its body may be any bytes)."""
+    ev_id, default_body = numbered_event(n)
+    stored = record_webhook_event(engine, event_id=ev_id, raw_body=default_body if body is None else body,
+                                  signature_scheme="openphone-legacy", event_type="message.received",
+                                  api_version="v4")
+    return stored.id

@@ -1,4 +1,4 @@
-"""Verifies health probes every 30 s: times out probes whose webhook never came, emails each
+"""Verifies health probes (every 30 s by default): times out probes whose webhook never came, emails each
 failure once, and emails once per outage when no probe has succeeded for two hours.
 
 The receiver marks a probe received (store/processing.py); this sensor only handles absence. The
@@ -7,24 +7,21 @@ work is one UPDATE and rarely an email, so it runs in the tick and launches no r
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.resources import AppDatabase, MailerResource
+from openphone_pipelines import health_probe
+from openphone_pipelines.cadence import polling_sensor
+from openphone_pipelines.resources import AppDatabase, NotifierResource
+from openphone_pipelines.settings import load_settings
 
 
-@dg.sensor(
-    name="webhook_health_probe_sensor",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    name="webhook_health_probe_sensor", seconds=load_settings().probe_sensor_seconds,
     description="Fail probes with no webhook within OPENPHONE_PROBE_TIMEOUT_SECONDS (default 120) and alert.",
 )
 def webhook_health_probe_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase,
-                                mailer: MailerResource) -> dg.SkipReason:
-    check = health.check_probes(
-        app_db.engine,
-        mailer.settings(),
-        timeout_seconds=health.probe_timeout_from_env(),
-        context_url=mailer.webserver_base_url,
-    )
+                                notifier: NotifierResource) -> dg.SkipReason:
+    timeout = load_settings().probe_timeout_seconds  # read per tick, like the probe job's lines
+    check = health_probe.check_probes(app_db.engine, notifier.channel(), timeout_seconds=timeout,
+                                      context_url=notifier.webserver_base_url)
     parts = [f"{check.pending} probe(s) awaiting their webhook"]
     if check.expired:
         parts.append(f"timed out: {check.expired}")

@@ -1,14 +1,17 @@
-"""SMTP alerts as a Dagster resource; settings come from the environment through EnvVar."""
+"""Where operator alerts go, as a Dagster resource: today email over SMTP; the password is an EnvVar."""
 
 from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field
 
-from openphone_pipelines.mailer import SmtpSettings, send_email
+from openphone_pipelines.alerting.delivery import AlertChannel
+from openphone_pipelines.alerting.smtp import EmailChannel, SmtpSettings
 
 
-class MailerResource(dg.ConfigurableResource):
+class NotifierResource(dg.ConfigurableResource):
+    """The alert channel plus the webserver's base URL, for links back to the failing run."""
+
     host: str = "127.0.0.1"
     port: int = 25
     security: str = "none"  # none | starttls | ssl
@@ -18,13 +21,10 @@ class MailerResource(dg.ConfigurableResource):
     recipients: str = Field(default="", description="comma-separated addresses")
     webserver_base_url: str = "http://127.0.0.1:3000"
 
-    def settings(self) -> SmtpSettings:
+    def channel(self) -> AlertChannel:
         recipients = [r.strip() for r in self.recipients.split(",") if r.strip()]
-        return SmtpSettings(self.host, self.port, self.sender, recipients, self.security,
-                            self.username, self.password)
-
-    def send(self, subject: str, body: str) -> None:
-        send_email(self.settings(), subject, body)
+        return EmailChannel(SmtpSettings(self.host, self.port, self.sender, recipients, self.security,
+                                         self.username, self.password))
 
     def run_url(self, run_id: str) -> str:
         return f"{self.webserver_base_url.rstrip('/')}/runs/{run_id}"

@@ -3,9 +3,10 @@ materialised hourly so the operator reads the trend in the UI (metadata plots), 
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.resources import AppDatabase
-from openphone_pipelines.store import health_checks
+from openphone_pipelines import health_probe, reporting
+from openphone_pipelines.cadence import utc_schedule
+from openphone_pipelines.resources.app_database import AppDatabase
+from openphone_pipelines.settings import load_settings
 
 
 def _num(value: float | None) -> dg.MetadataValue:
@@ -18,14 +19,10 @@ def _num(value: float | None) -> dg.MetadataValue:
     description="Health-probe history from webhook_health_checks: success rate and latency (24 h, 7 d).",
 )
 def webhook_health_history(context: dg.AssetExecutionContext, app_db: AppDatabase) -> dg.MaterializeResult:
-    day, week = health.probe_history(app_db.engine, (24, 168))
-    with app_db.engine.connect() as conn:
-        outage = health_checks.probe_outage(conn, health.OUTAGE_AFTER_SECONDS)
+    day, week = health_probe.probe_history(app_db.engine, (24, 168))
     metadata: dict[str, object] = {
-        "summary": dg.MetadataValue.md(health.probe_history_markdown([day, week])),
-        "outage": dg.MetadataValue.text(
-            "none" if outage is None else f"no success for {outage.silent_seconds / 3600:.1f} h"
-        ),
+        "summary": dg.MetadataValue.md(reporting.probe_history_markdown([day, week])),
+        "outage": dg.MetadataValue.text(reporting.outage_summary(health_probe.current_outage(app_db.engine))),
     }
     for label, stats in (("24h", day), ("7d", week)):
         metadata.update({
@@ -40,14 +37,11 @@ def webhook_health_history(context: dg.AssetExecutionContext, app_db: AppDatabas
     return dg.MaterializeResult(metadata=metadata)
 
 
-# At :05, after the :00 probe has had its 2-minute window and a verification tick.
-webhook_health_history_schedule = dg.ScheduleDefinition(
-    name="webhook_health_history_schedule",
+# At :05 by default, after the :00 probe has had its 2-minute window and a verification tick.
+webhook_health_history_schedule = utc_schedule(
+    name="webhook_health_history_schedule", cron=load_settings().probe_history_cron,
     target=dg.AssetSelection.assets(webhook_health_history),
-    cron_schedule="5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Hourly at :05 UTC: refresh the probe history shown on webhook_health_history.",
+    description="Hourly (:05 UTC by default): refresh the probe history shown on webhook_health_history.",
 )
 
 defs = dg.Definitions(assets=[webhook_health_history], schedules=[webhook_health_history_schedule])

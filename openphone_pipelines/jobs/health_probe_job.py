@@ -6,21 +6,23 @@ alerts. The job never retries (no op retry policy, run retries off): a resend co
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.resources import AppDatabase, MailerResource, OpenPhoneResource
+from openphone_pipelines import health_probe
+from openphone_pipelines.cadence import utc_schedule
+from openphone_pipelines.resources import AppDatabase, NotifierResource, OpenPhoneResource
+from openphone_pipelines.settings import load_settings
 
 
 @dg.op(description="Send one probe SMS from the probe line to the monitored line; never resent.")
 def send_health_probe(context: dg.OpExecutionContext, app_db: AppDatabase, openphone: OpenPhoneResource,
-                      mailer: MailerResource) -> dg.Output[dict]:
-    settings = health.probe_settings_from_env()
+                      notifier: NotifierResource) -> dg.Output[dict]:
+    lines = load_settings().require_probe_lines()  # read per run: the job fails naming what is missing
     # max_retries=0 for the send path is enforced by the client itself (POST is never blind-retried);
     # reads on this client would retry, but the probe makes none.
     with openphone.client() as client:
-        result = health.send_probe(app_db.engine, client, settings)
+        result = health_probe.send_probe(app_db.engine, client, lines)
     if result.status == "failed":
-        # Email now; the verification sensor also alerts from the table if this email fails.
-        health.alert_failed_probes(app_db.engine, mailer.settings(), context_url=mailer.run_url(context.run_id))
+        # Alert now; the verification sensor also alerts from the table if this alert fails.
+        health_probe.alert_failed_probes(app_db.engine, notifier.channel(), context_url=notifier.run_url(context.run_id))
     context.log.info(f"probe {result.probe_id}: {result.status}")
     return dg.Output(
         {"probe_id": result.probe_id, "status": result.status},
@@ -42,13 +44,9 @@ def webhook_health_probe_job() -> None:
     send_health_probe()
 
 
-webhook_health_probe_schedule = dg.ScheduleDefinition(
-    name="webhook_health_probe_schedule",
-    job=webhook_health_probe_job,
-    cron_schedule="0 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every hour on the hour (UTC): send one health probe.",
+webhook_health_probe_schedule = utc_schedule(
+    name="webhook_health_probe_schedule", cron=load_settings().probe_cron, job=webhook_health_probe_job,
+    description="Hourly on the hour (UTC) by default: send one health probe.",
 )
 
 defs = dg.Definitions(jobs=[webhook_health_probe_job], schedules=[webhook_health_probe_schedule])

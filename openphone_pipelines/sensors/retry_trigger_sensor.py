@@ -1,36 +1,32 @@
-"""Starts a retry sweep within ~30 s of a queue row falling due, and only then: one RunRequest per
+"""Starts a retry sweep within ~30 s (by default) of a queue row falling due, and only then: one RunRequest per
 distinct set of due rows (the run key), so an idle queue launches nothing."""
 
 import dagster as dg
 
-from openphone_pipelines import health
-from openphone_pipelines.jobs.retry import SWEEP_JOB_NAME, retry_sweep_job
+from openphone_pipelines import recovery
+from openphone_pipelines.cadence import polling_sensor
+from openphone_pipelines.jobs.retry_sweep_job import SWEEP_JOB_NAME, retry_sweep_job
 from openphone_pipelines.resources import AppDatabase
+from openphone_pipelines.settings import load_settings
 
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED]
 
 
-@dg.sensor(
-    name="retry_sweep_sensor",
-    job=retry_sweep_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+@polling_sensor(
+    name="retry_sweep_sensor", seconds=load_settings().retry_sensor_seconds, job=retry_sweep_job,
     description="Launch retry_sweep_job when failed_webhook_queue has due rows.",
 )
 def retry_sweep_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase):
     with app_db.engine.connect() as conn:
-        due = health.due_retry_work(conn)
+        due = recovery.due_retry_work(conn)
     if due is None:
         return dg.SkipReason("no retry due")
-    active = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=SWEEP_JOB_NAME, statuses=_ACTIVE), limit=1
-    )
+    active = context.instance.get_runs(filters=dg.RunsFilter(job_name=SWEEP_JOB_NAME, statuses=_ACTIVE), limit=1)
     if active:
         # A running sweep drains until nothing is due; it will take these rows too.
         return dg.SkipReason(f"{due.due_rows} due; sweep {active[0].run_id} is already running")
-    return dg.RunRequest(run_key=f"retry-sweep-{due.fingerprint}",
-                         tags={"openphone/due_rows": str(due.due_rows)})
+    return dg.RunRequest(run_key=f"retry-sweep-{due.fingerprint}", tags={"openphone/due_rows": str(due.due_rows)})
 
 
 defs = dg.Definitions(sensors=[retry_sweep_sensor])

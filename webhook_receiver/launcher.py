@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 
-from openphone_pipelines.settings import ConfigError
+from openphone_pipelines.settings import ConfigError, child_environment
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -29,30 +29,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    for name, value in (("RECEIVER_BIND", args.bind), ("RECEIVER_WORKERS", args.workers),
-                        ("RECEIVER_THREADS", args.threads)):
-        if value is not None:
-            os.environ[name] = str(value)
+    # gunicorn and its workers read the settings from the environment this process hands over.
+    env = child_environment(RECEIVER_BIND=args.bind,
+                            RECEIVER_WORKERS=None if args.workers is None else str(args.workers),
+                            RECEIVER_THREADS=None if args.threads is None else str(args.threads))
     try:
         from webhook_receiver.config import load_config
 
-        load_config()
-        import webhook_receiver.gunicorn_conf  # noqa: F401 - validates RECEIVER_* variables
+        config = load_config(env)  # every variable, RECEIVER_* included, plus what the receiver requires
     except ConfigError as exc:
         print(f"openphone-receiver: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.check:
         print("openphone-receiver: configuration OK")
         return 0
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not config.metrics_dir:
         # Several workers: metrics must be merged across processes (see metrics.py).
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openphone-receiver-metrics-")
-        os.environ["OPENPHONE_RECEIVER_OWNS_METRICS_DIR"] = "1"
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openphone-receiver-metrics-")
+        env["OPENPHONE_RECEIVER_OWNS_METRICS_DIR"] = "1"
     cmd = [sys.executable, "-m", "gunicorn", "--config", "python:webhook_receiver.gunicorn_conf",
            "webhook_receiver.app:create_app()"]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, cmd)
+    os.execve(sys.executable, cmd, env)
     return 0  # not reached
 
 

@@ -1,0 +1,1 @@
+"""Tests of the dev-only openphone_local package."""

@@ -1,0 +1,1 @@
+"""Tests of the OpenPhone sandbox: its API contract, signed webhooks, faults and CLI."""
