@@ -13,7 +13,7 @@ from flask import Response, request
 
 from .web import current_sandbox, json_response
 
-DOCS = "https://www.openphone.com/docs/mdx/api-reference/introduction"
+DOCS = "https://www.openphone.com/docs"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
           429: "Too Many Requests", 500: "Unknown", 503: "Service Unavailable"}
 NESTED_KEYS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",

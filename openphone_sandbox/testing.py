@@ -162,10 +162,12 @@ class SandboxHandle:
 
 class WebhookSink:
     """A local endpoint that records every webhook delivery (lower-cased headers, raw body) and answers
-    `status` (settable while running): the receiving side for tests of the sandbox's own delivery."""
+    `status` (settable while running), or 500 to the next `fail_first` deliveries: the receiving side
+    for tests of the sandbox's own delivery and retries."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        self.fail_first = 0
         self._lock = threading.Lock()
         self._requests: list[tuple[dict[str, str], bytes]] = []
         sink = self
@@ -177,7 +179,11 @@ class WebhookSink:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with sink._lock:
                     sink._requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                    code = sink.status
+                    if sink.fail_first > 0:
+                        sink.fail_first -= 1
+                        code = 500
+                    else:
+                        code = sink.status
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from openphone_sandbox.testing import SandboxHandle, start_sandbox
-from tests.sandbox.support import FIXED_NOW, Receiver
+from openphone_sandbox.testing import SandboxHandle, WebhookSink, start_sandbox
+from tests.sandbox.support import FIXED_NOW
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[WebhookSink]:
+    r = WebhookSink()
     yield r
     r.close()
 

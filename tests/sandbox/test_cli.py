@@ -8,11 +8,11 @@ import sys
 
 import httpx
 
-from tests.sandbox.support import Receiver
+from openphone_sandbox.testing import WebhookSink
 from tests.support.waiting import wait_until
 
 
-def test_serve_subprocess(receiver: Receiver) -> None:
+def test_serve_subprocess(receiver: WebhookSink) -> None:
     secret = "c2FuZGJveC1zZWNyZXQtZm9yLXRlc3RzLTAxMjM0NTY3"
     proc = subprocess.Popen(
         [sys.executable, "-m", "openphone_sandbox", "serve", "--port", "0", "--seed", "3", "--api-key", "k1",
@@ -29,8 +29,8 @@ def test_serve_subprocess(receiver: Receiver) -> None:
         assert {ln["id"] for ln in lines} == {ln["id"] for ln in info["lines"]}
         resp = httpx.post(info["baseUrl"] + "/_sandbox/simulate/inbound-message", json={"text": "hi"})
         assert resp.status_code == 201
-        wait_until(lambda: receiver.snapshot(), timeout=10)
-        assert "openphone-signature" in receiver.snapshot()[0][0]
+        wait_until(lambda: receiver.requests(), timeout=10)
+        assert "openphone-signature" in receiver.requests()[0][0]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

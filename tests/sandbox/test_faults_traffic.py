@@ -7,19 +7,19 @@ import subprocess
 import sys
 from collections import Counter
 
-from openphone_sandbox.testing import SandboxHandle, start_sandbox
-from tests.sandbox.support import FIXED_NOW, Receiver
+from openphone_sandbox.testing import SandboxHandle, WebhookSink, start_sandbox
+from tests.sandbox.support import FIXED_NOW
 
 N_EVENTS = 10_000
 
 
-def test_drop_and_duplicate_rates_over_10000(receiver: Receiver) -> None:
+def test_drop_and_duplicate_rates_over_10000(receiver: WebhookSink) -> None:
     drop, dup = 0.10, 0.20
     with start_sandbox(webhook_url=receiver.url, drop_rate=drop, duplicate_rate=dup, history_days=0,
                        messages_per_day=0, delivery_workers=8) as h:
         ids = h.simulate_inbound(count=N_EVENTS)["ids"]
         assert h.wait_for_deliveries(60)
-        counts = Counter(b["data"]["object"]["id"] for b in receiver.bodies())
+        counts = Counter(b["data"]["object"]["id"] for b in receiver.events())
         assert set(counts) <= set(ids)
         dropped = N_EVENTS - len(counts)
         duplicated = sum(1 for n in counts.values() if n == 2)
@@ -106,7 +106,7 @@ def test_cli_ground_truth_matches_server(sandbox: SandboxHandle) -> None:
     assert [(m["id"], m["status"]) for m in offline] == [(m["id"], m["status"]) for m in served]
 
 
-def test_live_traffic_emits_webhooks(receiver: Receiver) -> None:
+def test_live_traffic_emits_webhooks(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, live_rate=5, history_days=0, messages_per_day=0,
                        sent_after_s=0.01, delivered_after_s=0.01, undelivered_rate=0.0) as h:
         h.advance(4)  # ~20 generated messages without waiting 4 s
@@ -114,6 +114,6 @@ def test_live_traffic_emits_webhooks(receiver: Receiver) -> None:
         truth = h.ground_truth()
         assert len(truth) >= 15
         assert h.wait_for_deliveries(10)
-        got = {b["data"]["object"]["id"] for b in receiver.bodies()}
+        got = {b["data"]["object"]["id"] for b in receiver.events()}
         expected = {m["id"] for m in truth if m["direction"] == "incoming" or m["status"] == "delivered"}
         assert expected <= got | {m["id"] for m in h.ground_truth() if m["currentStatus"] != m["status"]}

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from openphone_sandbox.testing import start_sandbox
-from tests.sandbox.support import Receiver
+from openphone_sandbox.testing import WebhookSink, start_sandbox
 from tests.support.waiting import wait_until
 
 QUIET = {"history_days": 0, "messages_per_day": 0}
@@ -46,11 +45,11 @@ def verify_standard(headers: dict[str, str], raw_body: bytes, secret: str, toler
 
 
 @pytest.mark.parametrize("generation", ["v2", "v4"])
-def test_legacy_signature_and_payload(receiver: Receiver, generation: str) -> None:
+def test_legacy_signature_and_payload(receiver: WebhookSink, generation: str) -> None:
     with start_sandbox(webhook_url=receiver.url, payload_generation=generation, **QUIET) as h:
         sent = h.simulate_inbound(text="Can we move it to 4pm?", sender="+14155550142")["data"]
-        wait_until(lambda: receiver.snapshot())
-        headers, raw = receiver.snapshot()[0]
+        wait_until(lambda: receiver.requests())
+        headers, raw = receiver.requests()[0]
         assert verify_legacy(headers["openphone-signature"], raw, h.webhook_secret)
         assert not verify_legacy(headers["openphone-signature"], raw + b" ", h.webhook_secret)
         assert b": " not in raw and b", " not in raw  # compact JSON
@@ -68,12 +67,12 @@ def test_legacy_signature_and_payload(receiver: Receiver, generation: str) -> No
             assert isinstance(obj["contactIds"], list)
 
 
-def test_standard_webhooks_signature(receiver: Receiver) -> None:
+def test_standard_webhooks_signature(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, payload_generation="2026-03-30", **QUIET) as h:
         assert h.webhook_secret.startswith("whsec_")
         sent = h.simulate_inbound(text="hello", sender="+14155550142")["data"]
-        wait_until(lambda: receiver.snapshot())
-        headers, raw = receiver.snapshot()[0]
+        wait_until(lambda: receiver.requests())
+        headers, raw = receiver.requests()[0]
         assert "openphone-signature" not in headers
         assert len(headers["webhook-timestamp"]) == 10  # seconds
         assert verify_standard(headers, raw, h.webhook_secret)
@@ -86,16 +85,16 @@ def test_standard_webhooks_signature(receiver: Receiver) -> None:
         assert ev["data"]["context"] == {} and ev["data"]["links"] == {}
 
 
-def test_given_secret_is_used(receiver: Receiver) -> None:
+def test_given_secret_is_used(receiver: WebhookSink) -> None:
     secret = base64.b64encode(bytes(range(200, 232))).decode()  # key bytes >= 0x80 (the Node-sample trap)
     with start_sandbox(webhook_url=receiver.url, webhook_secret=secret, **QUIET) as h:
         h.simulate_inbound()
-        wait_until(lambda: receiver.snapshot())
-        headers, raw = receiver.snapshot()[0]
+        wait_until(lambda: receiver.requests())
+        headers, raw = receiver.requests()[0]
         assert verify_legacy(headers["openphone-signature"], raw, secret)
 
 
-def test_registered_webhook_via_api(receiver: Receiver) -> None:
+def test_registered_webhook_via_api(receiver: WebhookSink) -> None:
     with start_sandbox(**QUIET, sent_after_s=0.01, delivered_after_s=0.01, undelivered_rate=0.0) as h, \
             h.client() as c:
         bad = c.post("/v1/webhooks/messages", json={"url": receiver.url, "events": ["call.completed"]})
@@ -110,10 +109,10 @@ def test_registered_webhook_via_api(receiver: Receiver) -> None:
         h.simulate_inbound()  # message.received: not subscribed
         mid = c.post("/v1/messages", json={"content": "hi", "from": h.main_line.id,
                                            "to": ["+14155550100"]}).json()["data"]["id"]
-        wait_until(lambda: receiver.snapshot())
+        wait_until(lambda: receiver.requests())
         assert h.wait_for_deliveries(5)
-        headers, raw = receiver.snapshot()[0]
-        assert len(receiver.snapshot()) == 1
+        headers, raw = receiver.requests()[0]
+        assert len(receiver.requests()) == 1
         assert verify_legacy(headers["openphone-signature"], raw, wh["key"])
         ev = json.loads(raw)
         assert ev["type"] == "message.delivered" and ev["apiVersion"] == "v4"
@@ -122,14 +121,14 @@ def test_registered_webhook_via_api(receiver: Receiver) -> None:
         assert c.get(f"/v1/webhooks/{wh['id']}").status_code == 404
 
 
-def test_probe_to_main_creates_message_received(receiver: Receiver) -> None:
+def test_probe_to_main_creates_message_received(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, sent_after_s=30, delivered_after_s=30, **QUIET) as h, \
             h.client() as c:
         resp = c.post("/v1/messages", json={"content": "probe 42", "from": h.probe_line.id,
                                             "to": [h.main_line.number]})
         assert resp.status_code == 202
         h.settle()
-        events = wait_until(lambda: len(receiver.bodies()) >= 2 and receiver.bodies())
+        events = wait_until(lambda: len(receiver.events()) >= 2 and receiver.events())
         received = [e for e in events if e["type"] == "message.received"]
         delivered = [e for e in events if e["type"] == "message.delivered"]
         assert len(received) == 1 and len(delivered) == 1
@@ -142,20 +141,20 @@ def test_probe_to_main_creates_message_received(receiver: Receiver) -> None:
         assert [m["id"] for m in listed["data"]] == [obj["id"]]
 
 
-def test_undelivered_sends_no_webhook(receiver: Receiver) -> None:
+def test_undelivered_sends_no_webhook(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, undelivered_rate=1.0, **QUIET) as h, h.client() as c:
         c.post("/v1/messages", json={"content": "x", "from": h.main_line.id, "to": ["+14155550100"]})
         h.settle()
         assert h.wait_for_deliveries(5)
-        assert receiver.snapshot() == [] and h.stats()["events"] == 0
+        assert receiver.requests() == [] and h.stats()["events"] == 0
 
 
-def test_retry_until_2xx_same_event_id(receiver: Receiver) -> None:
+def test_retry_until_2xx_same_event_id(receiver: WebhookSink) -> None:
     receiver.fail_first = 2
     with start_sandbox(webhook_url=receiver.url, retry_schedule=[0.05, 0.05, 0.05], **QUIET) as h:
         h.simulate_inbound()
         assert h.wait_for_deliveries(10)
-        bodies = receiver.bodies()
+        bodies = receiver.events()
         assert len(bodies) == 3 and len({b["id"] for b in bodies}) == 1
         st = h.stats()
         assert st["attempted"] == 3 and st["retried"] == 2 and st["delivered"] == 1
@@ -163,7 +162,7 @@ def test_retry_until_2xx_same_event_id(receiver: Receiver) -> None:
         assert h.events()[0]["fate"] == "delivered"
 
 
-def test_gives_up_after_max_attempts(receiver: Receiver) -> None:
+def test_gives_up_after_max_attempts(receiver: WebhookSink) -> None:
     receiver.status = 503
     with start_sandbox(webhook_url=receiver.url, retry_schedule=[0.02], max_attempts=3, **QUIET) as h:
         h.simulate_inbound()
@@ -173,42 +172,42 @@ def test_gives_up_after_max_attempts(receiver: Receiver) -> None:
         assert h.events(fate="failed")[0]["lastStatus"] == 503
 
 
-def test_receiver_down_window_then_recovers(receiver: Receiver) -> None:
+def test_receiver_down_window_then_recovers(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, retry_schedule=[0.1], max_attempts=100, **QUIET) as h:
         h.set_faults(receiver_down_for=60)
         h.simulate_inbound()
         wait_until(lambda: h.stats()["receiver_down"] >= 2)  # first attempt and a retry both failed
-        assert receiver.snapshot() == [] and h.pending() == 1
+        assert receiver.requests() == [] and h.pending() == 1
         h.set_faults(receiver_down=[])  # the receiver comes back
         assert h.wait_for_deliveries(10)
-        assert len(receiver.snapshot()) == 1
+        assert len(receiver.requests()) == 1
         assert h.stats()["retried"] >= 1
 
 
-def test_reorder_window_shuffles(receiver: Receiver) -> None:
+def test_reorder_window_shuffles(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, reorder_window=20, delivery_workers=1, **QUIET) as h:
         ids = h.simulate_inbound(count=20)["ids"]
         assert h.wait_for_deliveries(10)
-        got = [b["data"]["object"]["id"] for b in receiver.bodies()]
+        got = [b["data"]["object"]["id"] for b in receiver.events()]
         assert sorted(got) == sorted(ids) and got != ids
 
 
-def test_delay_fault(receiver: Receiver) -> None:
+def test_delay_fault(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, delay_ms=300, **QUIET) as h:
         start = time.monotonic()
         h.simulate_inbound(count=20)
         assert h.wait_for_deliveries(10)
-        assert len(receiver.snapshot()) == 20 and h.stats()["delayed"] == 20
+        assert len(receiver.requests()) == 20 and h.stats()["delayed"] == 20
         assert time.monotonic() - start > 0.1  # at least some events waited for their extra delay
 
 
-def test_history_webhooks(receiver: Receiver) -> None:
+def test_history_webhooks(receiver: WebhookSink) -> None:
     with start_sandbox(webhook_url=receiver.url, history_webhooks=True, history_days=1, messages_per_day=30,
                        now="2026-03-10T12:00:00Z") as h:
         truth = h.ground_truth()
         expected = {m["id"] for m in truth if m["direction"] == "incoming" or m["status"] == "delivered"}
         assert h.wait_for_deliveries(10)
-        got = {b["data"]["object"]["id"] for b in receiver.bodies()}
+        got = {b["data"]["object"]["id"] for b in receiver.events()}
         assert got == expected
-        ev = receiver.bodies()[0]
+        ev = receiver.events()[0]
         assert ev["createdAt"] < "2026-03-10T12:00:00Z"  # the event looks as old as the message
