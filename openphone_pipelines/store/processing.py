@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from openphone_pipelines.openphone.probes import probe_nonce
 from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event, storable_text
 from openphone_pipelines.store import health_checks, retry_queue
-from openphone_pipelines.store.messages import upsert_messages
+from openphone_pipelines.store.messages import stored_direction, upsert_messages
 from openphone_pipelines.store.webhook_events import EventRecord, load_event, mark_event
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,11 @@ def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int
             if matched:
                 outcome = "probe"  # synthetic traffic never reaches the messages table
             else:
+                # Direction belongs to the message: it is written once, from the event type, and an
+                # event implying the other one is an anomaly to look at, never a silent rewrite.
+                existing = stored_direction(conn, message.id)
+                if existing is not None and existing != message.direction:
+                    raise PayloadError("direction contradicts event type of the stored message")
                 upsert_messages(conn, [message], via="webhook")
                 outcome = "processed"
         mark_event(conn, webhook_event_id, outcome)
