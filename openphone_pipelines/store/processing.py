@@ -73,8 +73,11 @@ def classify_error(exc: BaseException) -> str:
 def database_unavailable(exc: BaseException) -> bool:
     """True only when the database itself could not be reached or could not serve in time: a lost
     or refused connection, a pool with no free connection, a statement or lock timeout. Anything
-    else the database refused was caused by what we asked it to store (and is not a 503)."""
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError)
+    else the database refused was caused by what we asked it to store (and is not a 503): psycopg
+    files "index row too large" (54000) under OperationalError too, so the SQLSTATE decides."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) and classify_error(exc) == "transient"
 
 
 def _describe(exc: BaseException) -> str:

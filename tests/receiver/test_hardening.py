@@ -182,8 +182,7 @@ def _nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@pytest.mark.parametrize("case", ["deep_nesting", "absurd_timestamp", "nul_text", "huge_message_id",
-                                  "bad_direction_value"])
+@pytest.mark.parametrize("case", ["deep_nesting", "absurd_timestamp", "nul_text", "huge_message_id"])
 def test_payload_faults_are_dead_at_once_with_their_reason(rx, db, fresh, http, case: str) -> None:
     ev_id = event_id()
     noise = "".join(random.Random(4).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6000))
@@ -197,10 +196,8 @@ def test_payload_faults_are_dead_at_once_with_their_reason(rx, db, fresh, http, 
             payload["createdAt"] = 1e300
         elif case == "nul_text":
             obj["text"] = "hello\u0000world"
-        elif case == "huge_message_id":
-            obj["id"] = "AC" + noise
         else:
-            obj["status"] = "received\u0000"
+            obj["id"] = "AC" + noise
         body = json.dumps(payload).encode()
     resp = _post(http, rx, body, sign(body, SECRET, "v4").headers)
     assert resp.status_code == 200, resp.text
@@ -263,6 +260,12 @@ def _fuzz_request(rng: random.Random) -> tuple[bytes, list[tuple[str, str]]]:
     def junk(n: int) -> str:
         return "".join(rng.choice(pieces) for _ in range(rng.randint(0, n)))
     headers: list[tuple[str, str]] = []
+    if rng.random() < 0.5:  # well-formed shapes with hostile parts: the parsers' deeper branches
+        ts = rng.choice(pieces)
+        headers.append(("openphone-signature", f"hmac;1;{ts};{rng.choice(pieces)}"))
+        headers += [("webhook-id", junk(2)), ("webhook-timestamp", ts), ("webhook-signature", f"v1,{junk(2)}")][
+            : rng.choice([0, 3])]
+        return rng.choice([b"{}", b'{"id":"EV1"}', b"[" * 5000]), headers
     for name in rng.sample(["openphone-signature", "webhook-signature", "webhook-id", "webhook-timestamp"],
                            rng.randint(0, 4)):
         for _ in range(rng.randint(1, 2)):
