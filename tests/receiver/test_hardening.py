@@ -22,7 +22,15 @@ from openphone_pipelines.recovery import sweep_due_retries
 from openphone_pipelines.store import health_checks
 from openphone_sandbox.testing import start_sandbox
 from tests.receiver.conftest import count
-from tests.support.events import delivery, event_id, message_event, new_secret, sign, sign_legacy, sign_standard
+from tests.support.events import (
+    delivery,
+    event_id,
+    message_event,
+    new_secret,
+    sign,
+    sign_legacy,
+    sign_standard,
+)
 from tests.support.receiver_server import RunningReceiver, running_receiver
 
 pytestmark = pytest.mark.slow
