@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -383,3 +384,31 @@ def test_a_locked_messages_table_does_not_hold_the_receiver(rx, db, fresh, app_d
     counts = sweep_due_retries(db)
     assert counts.resolved == 3
     assert count(fresh, "webhook_events", "processing_status = 'processed' AND event_id = ANY(:ids)", ids=sent) == 3
+
+
+# ------------------------------------------------------------------ the server: graceful stop
+
+def test_sigterm_lets_a_request_in_flight_finish(app_db_url, db, fresh) -> None:
+    env = {"RECEIVER_LOCK_TIMEOUT_MS": "8000", "RECEIVER_STATEMENT_TIMEOUT_MS": "8000"}
+    with running_receiver(app_db_url, [SECRET], workers=1, extra_env=env) as server:
+        locker = db.connect()
+        transaction = locker.begin()
+        locker.execute(text("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"))
+        answer: list[httpx.Response] = []
+        ev_id, _, d = delivery("v4", SECRET)
+        sender = threading.Thread(target=lambda: answer.append(
+            httpx.post(server.webhook_url, content=d.body, headers=d.headers, timeout=20)))
+        sender.start()
+        try:
+            # committed and now waiting on the lock inside processing: a request in flight
+            while count(fresh, "webhook_events", "event_id = :e", e=ev_id) == 0:
+                time.sleep(0.05)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+        finally:
+            transaction.rollback()
+            locker.close()
+        sender.join(timeout=20)
+        assert server.process.wait(timeout=30) == 0
+    assert answer and answer[0].status_code == 200 and answer[0].json() == {"status": "stored", "outcome": "processed"}
+    assert count(fresh, "messages") == 1
