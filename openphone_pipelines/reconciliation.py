@@ -24,9 +24,9 @@ from sqlalchemy import Engine
 
 from openphone_pipelines.openphone.client import OpenPhoneClient
 from openphone_pipelines.openphone.models import Conversation, Message, PhoneNumber
-from openphone_pipelines.openphone.probes import is_probe_message
+from openphone_pipelines.openphone.probes import RecordedProbes
 from openphone_pipelines.store.directory import upsert_conversations, upsert_phone_numbers
-from openphone_pipelines.store.health_checks import probe_message_ids_around
+from openphone_pipelines.store.health_checks import recorded_probes_around
 from openphone_pipelines.store.messages import BATCH_SIZE, upsert_messages
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class _DayWriter:
             self.flush(day)
 
 
-def _customer_message_day(report: ReconcileReport, message: Message, probe_ids: set[str]) -> date | None:
+def _customer_message_day(report: ReconcileReport, message: Message, probes: RecordedProbes) -> date | None:
     """The UTC day that owns `message`, or None when it is overlap, a repeat or a probe (counted)."""
     created = message.created_at.astimezone(UTC)
     if not report.start <= created < report.end:
@@ -265,7 +265,7 @@ def _customer_message_day(report: ReconcileReport, message: Message, probe_ids: 
     figures = report.days[created.date()]
     if message.id in figures.api_ids:
         return None  # listed twice (paging under inserts)
-    if message.id in probe_ids or is_probe_message(message):
+    if probes.covers(message):  # a probe we sent; a customer quoting the marker is a customer
         figures.probes_skipped += 1
         return None
     figures.api_ids.add(message.id)
@@ -287,14 +287,14 @@ def customer_messages(
 ) -> Iterator[tuple[Conversation, Message, date]]:
     """Every customer message created in the report's window, once, completed from its conversation,
     with the UTC day that owns it; overlap, repeats and probes are skipped (probes counted)."""
-    probe_ids = probe_message_ids_around(engine, report.start, report.end)
+    probes = recorded_probes_around(engine, report.start, report.end)
     for conv, messages in walk_window(
         client, report.start, report.end, overlap=overlap, skip_line_ids=[probe_line_id] if probe_line_id else [],
         concurrency=concurrency, progress=progress, report=report, on_lines=on_lines,
         on_conversations=on_conversations,
     ):
         for message in messages:
-            day = _customer_message_day(report, message, probe_ids)
+            day = _customer_message_day(report, message, probes)
             if day is not None:
                 yield conv, _complete(message, conv), day
 

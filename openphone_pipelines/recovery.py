@@ -8,6 +8,7 @@ store/processing.py, shared with the receiver.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,9 @@ from openphone_pipelines.store.webhook_events import events_without_outcome
 
 log = logging.getLogger(__name__)
 
-ADOPT_AFTER_SECONDS = 300  # a `pending` event this old lost its receiver mid-request: the sweep adopts it
+# A `pending` event this old lost its receiver mid-request (every receiver wait is bounded well under
+# RECEIVER_TIMEOUT, 30 s by default): the sensor starts a sweep, which adopts it.
+ADOPT_AFTER_SECONDS = 60
 RESOLVED_RETENTION_DAYS = 7
 
 # ------------------------------------------------------------------------------------ sweep
@@ -90,10 +93,16 @@ class DueWork:
     fingerprint: str  # changes whenever the set of due rows (or their attempt counts) changes
 
 
-def due_retry_work(conn: Connection) -> DueWork | None:
-    """The due rows as a run key: one sweep per distinct due set, none when nothing is due."""
+def due_retry_work(conn: Connection, adopt_after_seconds: int = ADOPT_AFTER_SECONDS) -> DueWork | None:
+    """What a sweep would do now as a run key: due rows, claims past their lease and events left
+    without an outcome; one sweep per distinct set, none when there is nothing to do."""
     count, fingerprint = retry_queue.due_rows_fingerprint(conn)
-    return DueWork(count, fingerprint[:20]) if count else None
+    orphans = events_without_outcome(conn, adopt_after_seconds)
+    if not count and not orphans:
+        return None
+    if orphans:
+        fingerprint = hashlib.md5(f"{fingerprint}|{','.join(map(str, orphans))}".encode()).hexdigest()
+    return DueWork(count + len(orphans), fingerprint[:20])
 
 
 def orphaned_event_count(conn: Connection, adopt_after_seconds: int = ADOPT_AFTER_SECONDS) -> int:

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_VARIABLES = frozenset({"DATABASE_URL", "OPENPHONE_WEBHOOK_SECRETS", "SMTP_PASSWORD", "OPENPHONE_API_KEY"})
+SECRET_VARIABLES = frozenset({"DATABASE_URL", "OPENPHONE_WEBHOOK_SECRETS", "SMTP_PASSWORD", "OPENPHONE_API_KEY",
+                              "RECEIVER_METRICS_TOKEN"})
 
 
 class ConfigError(ValueError):
@@ -73,8 +74,9 @@ def check_cron(value: str) -> str:
 
 
 def _default_workers() -> int:
-    """2 x cores + 1 (gunicorn's rule), capped at 4: on small boxes more only adds queueing."""
-    return max(1, min(2 * (os.cpu_count() or 1) + 1, 4))
+    """One granian worker per core, at most 4: each runs Python on one core at a time (the GIL),
+    its HTTP parsing in Rust, so more workers than cores only add queueing."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 class Settings(BaseSettings):
@@ -128,15 +130,24 @@ class Settings(BaseSettings):
     webhook_secrets: SecretStr | None = Field(None, alias="OPENPHONE_WEBHOOK_SECRETS")
     receiver_bind: str = Field("127.0.0.1:8000", alias="RECEIVER_BIND")
     receiver_workers: int | None = Field(None, alias="RECEIVER_WORKERS", ge=1, le=64)
-    receiver_threads: int = Field(1, alias="RECEIVER_THREADS", ge=1, le=64)
+    # Python threads per worker: a request holds one from its first body byte to its answer, so a
+    # few slow uploads cannot occupy them all (headers are read in Rust and hold none).
+    receiver_threads: int = Field(32, alias="RECEIVER_THREADS", ge=1, le=256)
     receiver_timeout: int = Field(30, alias="RECEIVER_TIMEOUT", ge=1, le=600)
+    receiver_header_timeout_seconds: int = Field(10, alias="RECEIVER_HEADER_TIMEOUT_SECONDS", ge=1, le=60)
     receiver_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", alias="RECEIVER_LOG_LEVEL")
-    receiver_control_socket: str | None = Field(None, alias="RECEIVER_CONTROL_SOCKET")
     receiver_max_body_bytes: int = Field(256 * 1024, alias="RECEIVER_MAX_BODY_BYTES", ge=1024)
     receiver_tolerance_seconds: int = Field(300, alias="RECEIVER_SIGNATURE_TOLERANCE_SECONDS", ge=1)
+    receiver_signature_max_entries: int = Field(5, alias="RECEIVER_SIGNATURE_MAX_ENTRIES", ge=1, le=50)
+    receiver_signature_max_header_bytes: int = Field(4096, alias="RECEIVER_SIGNATURE_MAX_HEADER_BYTES",
+                                                     ge=256, le=65536)
     receiver_db_pool_size: int | None = Field(None, alias="RECEIVER_DB_POOL_SIZE", ge=1)
+    receiver_lock_timeout_ms: int = Field(2000, alias="RECEIVER_LOCK_TIMEOUT_MS", ge=1)
+    receiver_statement_timeout_ms: int = Field(5000, alias="RECEIVER_STATEMENT_TIMEOUT_MS", ge=1)
     receiver_retry_after_seconds: int = Field(5, alias="RECEIVER_RETRY_AFTER_SECONDS", ge=0)
-    # gunicorn's workers share metrics through files in this folder; openphone-receiver creates one
+    receiver_metrics_token: SecretStr | None = Field(None, alias="RECEIVER_METRICS_TOKEN")
+    receiver_queue_depth_cache_seconds: int = Field(15, alias="RECEIVER_QUEUE_DEPTH_CACHE_SECONDS", ge=0, le=3600)
+    # The receiver's workers share metrics through files in this folder; openphone-receiver creates one
     # (and marks it as its own, to delete at exit) when none is given.
     prometheus_multiproc_dir: str | None = Field(None, alias="PROMETHEUS_MULTIPROC_DIR")
     receiver_owns_metrics_dir: bool = Field(False, alias="OPENPHONE_RECEIVER_OWNS_METRICS_DIR")
@@ -149,6 +160,17 @@ class Settings(BaseSettings):
             return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()
                     if not (isinstance(v, str) and not v.strip())}
         return data
+
+    @model_validator(mode="after")
+    def _waits_under_request_timeout(self) -> Settings:
+        """A processing wait must end (and fall back to the retry queue) well before the request
+        itself is given up on, or the sender sees a failure for an event that is safe."""
+        limit_ms = self.receiver_timeout * 1000
+        for name, value in (("RECEIVER_LOCK_TIMEOUT_MS", self.receiver_lock_timeout_ms),
+                            ("RECEIVER_STATEMENT_TIMEOUT_MS", self.receiver_statement_timeout_ms)):
+            if value * 2 > limit_ms:
+                raise ValueError(f"{name} must be at most half of RECEIVER_TIMEOUT ({limit_ms} ms), got {value}")
+        return self
 
     @field_validator("smtp_security", "receiver_log_level", mode="before")
     @classmethod
@@ -232,8 +254,10 @@ class Settings(BaseSettings):
 
     @property
     def receiver_pool_size(self) -> int:
-        """One connection per request thread plus one for /metrics and /healthz, unless set."""
-        return self.receiver_db_pool_size or self.receiver_threads + 1
+        """Database connections per worker, unless set: one per thread up to 8 (two cores gain
+        nothing from more concurrent statements), plus one for /metrics and /healthz. A thread
+        beyond that waits for a connection (at most 5 s, then 503)."""
+        return self.receiver_db_pool_size or min(self.receiver_threads, 8) + 1
 
 
 def _describe(exc: ValidationError) -> str:
@@ -257,5 +281,5 @@ def load_settings(overrides: Mapping[str, object] | None = None) -> Settings:
 
 def child_environment(**variables: str | None) -> dict[str, str]:
     """This process's environment with `variables` set (None leaves a variable as it is): what a
-    command that re-executes itself (openphone-receiver -> gunicorn) hands to its successor."""
+    command that re-executes itself (openphone-receiver -> the granian server) hands to its successor."""
     return {**os.environ, **{name: value for name, value in variables.items() if value is not None}}

@@ -17,7 +17,7 @@ CORE = ["openphone_pipelines.openphone.client", "openphone_pipelines.openphone.w
         "openphone_pipelines.health_probe", "openphone_pipelines.recovery", "openphone_pipelines.alerting.delivery",
         "openphone_pipelines.alerting.smtp", "openphone_pipelines.reporting", "openphone_pipelines.settings"]
 PRODUCTION = ["openphone_pipelines.definitions", "openphone_pipelines.cli", "webhook_receiver.app",
-              "webhook_receiver.launcher", "webhook_receiver.gunicorn_conf"]
+              "webhook_receiver.launcher", "webhook_receiver.serving"]
 
 
 def _loaded_after_import(modules: list[str]) -> set[str]:

@@ -35,7 +35,7 @@ def test_defaults_are_todays_values(clean_env) -> None:
         "0 * * * *", "0 3 * * 0", "0 3 * * *", "0 4 * * 0")
     assert (s.probe_sensor_seconds, s.retry_sensor_seconds, s.alert_sensor_seconds) == (30, 30, 60)
     assert (s.receiver_bind, s.receiver_threads, s.receiver_pool_size, s.receiver_max_body_bytes) == (
-        "127.0.0.1:8000", 1, 2, 262144)
+        "127.0.0.1:8000", 32, 9, 262144)
     assert 1 <= s.receiver_worker_count <= 4
 
 
@@ -115,6 +115,6 @@ def test_an_invalid_cron_names_its_variable(clean_env, cron: str) -> None:
 def test_readme_configuration_table_names_every_variable() -> None:
     table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
-    internal = {"OPENPHONE_RECEIVER_OWNS_METRICS_DIR"}  # set by openphone-receiver for gunicorn, not by people
+    internal = {"OPENPHONE_RECEIVER_OWNS_METRICS_DIR"}  # set by openphone-receiver for its server, not by people
     missing = {f.alias for f in Settings.model_fields.values()} - documented - internal
     assert not missing, f"README's configuration table does not name: {sorted(missing)}"

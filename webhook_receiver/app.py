@@ -1,6 +1,6 @@
 """Flask app factory for the OpenPhone webhook receiver.
 
-Nothing happens at import time: gunicorn calls `create_app()` in each worker (after the fork),
+Nothing happens at import time: the server calls `create_app()` in each worker (after the fork),
 so every worker gets its own connection pool and metric objects. Configuration comes from the
 settings (see README.md), overridable by the `config` dict, and is validated here: a bad value
 raises ConfigError naming the variable before the worker serves anything.
@@ -29,12 +29,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cfg = load_config(overrides)
     # No pre-ping on the hot path: the inbox insert is retried once on a dead pooled connection.
     engine = overrides.get("ENGINE") or make_engine(
-        cfg.database_url, pool_size=cfg.db_pool_size, pool_timeout=cfg.db_pool_timeout, pre_ping=False
+        cfg.database_url, pool_size=cfg.db_pool_size, pool_timeout=cfg.db_pool_timeout, pre_ping=False,
+        connect_args={"options": cfg.connection_options()},
     )
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    state = ReceiverState(config=cfg, engine=engine, metrics=ReceiverMetrics(lambda: engine, cfg.metrics_dir))
+    metrics = ReceiverMetrics(lambda: engine, cfg.metrics_dir, queue_depth_ttl=cfg.queue_depth_cache_seconds)
+    state = ReceiverState(config=cfg, engine=engine, metrics=metrics)
     app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(bp)
 
@@ -50,9 +52,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
-        # Logged with its type only; the client gets no stack trace and, as a 5xx, will retry.
+        # Logged with its bounded traceback (frames, no payload); the client gets no stack trace and,
+        # as a 5xx, will retry.
         state.metrics.deliveries.labels("error").inc()
-        log.error("unhandled error", extra={"fields": {"error": type(exc).__name__}})
+        log.error("unhandled error", exc_info=exc, extra={"fields": {"error": type(exc).__name__}})
         return jsonify(error="internal error"), 500
 
     return app

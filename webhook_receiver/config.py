@@ -7,7 +7,7 @@ boot, never in the middle of a request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from openphone_pipelines.settings import load_settings
@@ -23,8 +23,20 @@ class ReceiverConfig:
     tolerance_seconds: int
     db_pool_size: int
     retry_after_seconds: int
-    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: gunicorn workers share metrics there
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: the server's workers share metrics there
     db_pool_timeout: float = 5.0
+    signature_max_entries: int = 5
+    signature_max_header_bytes: int = 4096
+    lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 5000
+    metrics_token: str | None = field(default=None, repr=False)
+    queue_depth_cache_seconds: int = 15
+
+    def connection_options(self) -> str:
+        """libpq `options` for every receiver connection: no statement waits on a lock or runs longer
+        than the configured bounds, so a request ends (and a processing wait falls back to the retry
+        queue) long before the sender gives up."""
+        return f"-c lock_timeout={self.lock_timeout_ms} -c statement_timeout={self.statement_timeout_ms}"
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> ReceiverConfig:
@@ -41,4 +53,10 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> ReceiverConfig:
         db_pool_size=settings.receiver_pool_size,
         retry_after_seconds=settings.receiver_retry_after_seconds,
         metrics_dir=settings.prometheus_multiproc_dir,
+        signature_max_entries=settings.receiver_signature_max_entries,
+        signature_max_header_bytes=settings.receiver_signature_max_header_bytes,
+        lock_timeout_ms=settings.receiver_lock_timeout_ms,
+        statement_timeout_ms=settings.receiver_statement_timeout_ms,
+        metrics_token=settings.receiver_metrics_token.get_secret_value() if settings.receiver_metrics_token else None,
+        queue_depth_cache_seconds=settings.receiver_queue_depth_cache_seconds,
     )

@@ -1,5 +1,6 @@
-"""Starts a retry sweep within ~30 s (by default) of a queue row falling due, and only then: one RunRequest per
-distinct set of due rows (the run key), so an idle queue launches nothing."""
+"""Starts a retry sweep within ~30 s (by default) of work appearing, and only then: a queue row falling due, a
+claim outliving its lease (a crashed sweep), or an event left without an outcome for a minute (a receiver that
+died mid-request). One RunRequest per distinct set of such work (the run key), so an idle queue launches nothing."""
 
 import dagster as dg
 
@@ -15,7 +16,7 @@ _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagst
 
 @polling_sensor(
     name="retry_sweep_sensor", seconds=load_settings().retry_sensor_seconds, job=retry_sweep_job,
-    description="Launch retry_sweep_job when failed_webhook_queue has due rows.",
+    description="Launch retry_sweep_job when rows are due, claims expired, or events were left without an outcome.",
 )
 def retry_sweep_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase):
     with app_db.engine.connect() as conn:

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
+from openphone_pipelines.openphone.probes import RecordedProbes
+
 
 def create_probe(conn: Connection, *, nonce: str, from_line: str, to_number: str) -> int:
     return conn.execute(
@@ -32,21 +34,39 @@ def mark_probe_failed(conn: Connection, probe_id: int, error: str) -> None:
     )
 
 
-def mark_probe_received(conn: Connection, *, nonce: str | None, message_id: str | None) -> bool:
-    """The probe's webhook arrived: record when and the latency. A probe already failed by the
-    timeout keeps its failure (it was late) but gains its arrival time. Returns whether a probe matched."""
+LATE_ARRIVAL_WINDOW_HOURS = 24  # a probe failed (timed out, or its send outcome unknown) may still arrive
+
+
+def mark_probe_received(conn: Connection, *, nonce: str | None, message_id: str | None,
+                        to_numbers: list[str] | tuple[str, ...] = (), from_number: str | None = None,
+                        line_id: str | None = None, direction: str | None = None) -> bool:
+    """The probe's webhook arrived: record when and the latency. Returns whether a probe matched.
+
+    A message is a probe of ours when its id is a recorded probe send, or when its nonce belongs to
+    a probe still waiting (or failed within a day: the arrival is recorded late) and it went from the
+    probe line to the monitored line (the same rule as openphone/probes.py::on_probe_pair). A
+    customer text that merely quotes the marker matches nothing and is a normal message. A probe
+    already failed keeps its failure but gains its arrival time."""
     row = conn.execute(
         text(
-            """
+            f"""
             UPDATE webhook_health_checks
                SET received_at = COALESCE(received_at, now()),
                    latency_ms = COALESCE(latency_ms, (extract(epoch FROM now() - sent_at) * 1000)::int),
                    status = CASE WHEN status = 'sent' THEN 'received' ELSE status END
-             WHERE (nonce = :nonce OR sent_message_id = :mid)
+             WHERE sent_message_id = :mid
+                OR (nonce = :nonce
+                    AND (status = 'sent' OR (status = 'failed' AND received_at IS NULL
+                                             AND sent_at > now() - interval '{LATE_ARRIVAL_WINDOW_HOURS} hours'))
+                    AND to_number = ANY(CAST(:to_numbers AS text[]))
+                    AND (CASE WHEN from_line LIKE 'PN%'
+                              THEN from_line = :line_id OR :direction = 'incoming'
+                              ELSE from_line = :from_number END))
             RETURNING id
             """
         ),
-        {"nonce": nonce, "mid": message_id},
+        {"nonce": nonce, "mid": message_id, "to_numbers": list(to_numbers), "from_number": from_number,
+         "line_id": line_id, "direction": direction},
     ).first()
     return row is not None
 
@@ -202,15 +222,16 @@ def probe_stats(conn: Connection, window_hours: int) -> ProbeStats:
     )
 
 
-def probe_message_ids_around(engine: Engine, start: datetime, end: datetime) -> set[str]:
-    """Ids of probe sends recorded within a day of [start, end): synthetic traffic that
-    reconciliation must neither write nor count as missed (docs/design.md, rule 7)."""
+def recorded_probes_around(engine: Engine, start: datetime, end: datetime) -> RecordedProbes:
+    """Probes sent within a day of [start, end): the synthetic traffic reconciliation must neither
+    write nor count as missed (docs/design.md, rule 7), by send id and by nonce with its line pair."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT sent_message_id FROM webhook_health_checks WHERE sent_message_id IS NOT NULL"
-                " AND sent_at >= :start AND sent_at < :end"
+                "SELECT nonce, from_line, to_number, sent_message_id FROM webhook_health_checks"
+                " WHERE sent_at >= :start AND sent_at < :end"
             ),
             {"start": start - timedelta(days=1), "end": end + timedelta(days=1)},
-        )
-        return {row.sent_message_id for row in rows}
+        ).all()
+    return RecordedProbes(frozenset(r.sent_message_id for r in rows if r.sent_message_id),
+                          {r.nonce: (r.from_line, r.to_number) for r in rows})

@@ -155,6 +155,11 @@ def _upsert_batches(conn: Connection, unique: Sequence[Message], via: str, now: 
     return counts
 
 
+def stored_direction(conn: Connection, message_id: str) -> str | None:
+    """The direction a stored message was written with (it never changes), or None if not stored."""
+    return conn.execute(text("SELECT direction FROM messages WHERE id = :id"), {"id": message_id}).scalar()
+
+
 def message_ids_between(db: Engine | Connection, start: datetime, end: datetime) -> set[str]:
     """Ids of stored messages created in [start, end): what completeness compares with the API."""
     stmt = text("SELECT id FROM messages WHERE created_at >= :start AND created_at < :end").bindparams(

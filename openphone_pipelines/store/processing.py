@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from openphone_pipelines.openphone.probes import probe_nonce
-from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event
+from openphone_pipelines.openphone.webhooks import PayloadError, parse_webhook_event, storable_text
 from openphone_pipelines.store import health_checks, retry_queue
-from openphone_pipelines.store.messages import upsert_messages
+from openphone_pipelines.store.messages import stored_direction, upsert_messages
 from openphone_pipelines.store.webhook_events import EventRecord, load_event, mark_event
 
 log = logging.getLogger(__name__)
@@ -35,21 +36,64 @@ class ProcessingResult:
     queue_status: str | None = None  # pending | dead, when failed
 
 
+# SQLSTATE classes and codes that say the event itself is at fault: retrying the same bytes can only
+# fail the same way (class 22 data exception, 54 program limit such as "index row too large",
+# class 23 integrity violation except a unique violation, which a concurrent writer can cause).
+_PERMANENT_SQLSTATE_CLASSES = ("22", "54")
+_TRANSIENT_INTEGRITY = "23505"
+# Python errors a payload causes while it is parsed, validated or adapted for the database.
+_PERMANENT_ERRORS = (PayloadError, ValidationError, UnicodeError, RecursionError, OverflowError, ValueError)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) if orig is not None else None
+
+
 def classify_error(exc: BaseException) -> str:
-    """Permanent when retrying cannot help (the payload is bad); transient otherwise."""
-    if isinstance(exc, PayloadError | ValidationError | UnicodeDecodeError):
+    """Permanent when retrying cannot help (the event itself is at fault); transient otherwise.
+
+    The one place that decides: the receiver, the retry sweep and replay all queue failures by it.
+    Lock and statement timeouts, lost connections and every unknown error (a bug a fix may cure)
+    are transient."""
+    if isinstance(exc, DataError):
+        return "permanent"  # class 22, or refused by the driver itself (a NUL in text)
+    if isinstance(exc, DBAPIError):
+        state = _sqlstate(exc) or ""
+        if state.startswith(_PERMANENT_SQLSTATE_CLASSES):
+            return "permanent"
+        if state.startswith("23") and state != _TRANSIENT_INTEGRITY:
+            return "permanent"
+        return "transient"
+    if isinstance(exc, _PERMANENT_ERRORS):
         return "permanent"
     return "transient"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True only when the database itself could not be reached or could not serve in time: a lost
+    or refused connection, a pool with no free connection, a statement or lock timeout. Anything
+    else the database refused was caused by what we asked it to store (and is not a 503): psycopg
+    files "index row too large" (54000) under OperationalError too, so the SQLSTATE decides."""
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) and classify_error(exc) == "transient"
 
 
 def _describe(exc: BaseException) -> str:
     # Never echo payload text into errors: the class and a short, payload-free reason only.
     if isinstance(exc, ValidationError):
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors()[:5])
-        return f"ValidationError: invalid fields {fields}"
-    if isinstance(exc, OperationalError | DBAPIError):
-        return f"{type(exc).__name__}: {str(exc.orig).splitlines()[0] if exc.orig else 'database error'}"
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+        reason = f"ValidationError: invalid fields {fields}"
+    elif isinstance(exc, DBAPIError):
+        state = _sqlstate(exc)
+        first = str(exc.orig).splitlines()[0] if exc.orig else "database error"
+        reason = f"{type(exc.orig or exc).__name__}{f' ({state})' if state else ''}: {first}"
+    elif isinstance(exc, RecursionError):
+        reason = "RecursionError: payload nests too deeply"
+    else:
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return storable_text(reason, 500)
 
 
 def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int | None = None,
@@ -67,13 +111,20 @@ def apply_event(engine: Engine, webhook_event_id: int, *, resolves_queue_id: int
         if message is None:
             outcome = "ignored"  # a known non-message event (calls, contacts): stored, nothing to apply
         else:
-            # One statement records a probe, recognised by its marker or by the message id its send
-            # returned; a marked message is synthetic even if its probe row is unknown here.
-            nonce = probe_nonce(message.text)
-            matched = health_checks.mark_probe_received(conn, nonce=nonce, message_id=message.id)
-            if matched or nonce is not None:
+            # One statement records a probe: the message id its send returned, or its nonce on the
+            # probe line pair while the probe is outstanding. The marker alone makes nothing a probe:
+            # a customer text quoting it is a customer message (docs/design.md, rule 7).
+            matched = health_checks.mark_probe_received(
+                conn, nonce=probe_nonce(message.text), message_id=message.id, to_numbers=message.to_numbers,
+                from_number=message.from_number, line_id=message.phone_number_id, direction=message.direction)
+            if matched:
                 outcome = "probe"  # synthetic traffic never reaches the messages table
             else:
+                # Direction belongs to the message: it is written once, from the event type, and an
+                # event implying the other one is an anomaly to look at, never a silent rewrite.
+                existing = stored_direction(conn, message.id)
+                if existing is not None and existing != message.direction:
+                    raise PayloadError("direction contradicts event type of the stored message")
                 upsert_messages(conn, [message], via="webhook")
                 outcome = "processed"
         mark_event(conn, webhook_event_id, outcome)

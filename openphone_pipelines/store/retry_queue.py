@@ -199,17 +199,21 @@ def queue_depth(conn: Connection) -> dict[str, int]:
 
 
 def due_rows_fingerprint(conn: Connection) -> tuple[int, str]:
-    """How many rows are due now, and an md5 over their (id, attempts): it changes whenever the set
-    of due rows or their attempt counts change."""
+    """How many rows a sweep would claim now (due `pending` rows, and `processing` rows whose claim
+    outlived its lease: a crashed sweep), and an md5 over their (id, attempts, status): it changes
+    whenever that set changes."""
     row = conn.execute(
         text(
             """
             SELECT count(*) AS n,
-                   md5(coalesce(string_agg(id::text || ':' || attempts::text, ',' ORDER BY id), '')) AS fp
+                   md5(coalesce(string_agg(id::text || ':' || attempts::text || ':' || status, ','
+                                           ORDER BY id), '')) AS fp
               FROM failed_webhook_queue
-             WHERE status = 'pending' AND next_retry_at <= now()
+             WHERE (status = 'pending' AND next_retry_at <= now())
+                OR (status = 'processing' AND claimed_at < now() - :lease * interval '1 second')
             """
-        )
+        ),
+        {"lease": CLAIM_LEASE_SECONDS},
     ).one()
     return row.n, row.fp
 

@@ -13,7 +13,7 @@ import pytest
 from openphone_pipelines.openphone.models import Message
 from openphone_pipelines.openphone.probes import (
     PROBE_MARKER_PREFIX,
-    is_probe_message,
+    RecordedProbes,
     new_probe_nonce,
     probe_nonce,
     probe_text,
@@ -271,8 +271,23 @@ def test_probe_text_round_trip() -> None:
     assert text.endswith("]")
     assert len(text) <= 160
     assert probe_nonce(text) == nonce
-    message = Message.model_validate({**V4_RECEIVED["data"]["object"], "text": text})
-    assert is_probe_message(message)
+
+
+def test_only_a_recorded_probe_on_its_line_pair_is_a_probe() -> None:
+    obj = V4_RECEIVED["data"]["object"]
+    ours = Message.model_validate({**obj, "text": probe_text("n1"), "from": "+15550009999", "to": ["+15550001111"]})
+    probes = RecordedProbes(frozenset({"ACsent"}), {"n1": ("+15550009999", "+15550001111")})
+    assert probes.covers(ours)
+    assert not RecordedProbes().covers(ours)  # the marker alone proves nothing
+    quoted_by_customer = ours.model_copy(update={"from_number": "+15550002222"})
+    assert not probes.covers(quoted_by_customer)
+    to_someone_else = ours.model_copy(update={"to_numbers": ["+15550003333"]})
+    assert not probes.covers(to_someone_else)
+    assert probes.covers(Message.model_validate({**obj, "id": "ACsent", "text": "anything"}))
+    by_line = RecordedProbes(pairs={"n1": ("PNprobe", "+15550001111")})
+    assert by_line.covers(ours)  # incoming copy on the monitored line: its sender number is unknown
+    assert by_line.covers(ours.model_copy(update={"direction": "outgoing", "phone_number_id": "PNprobe"}))
+    assert not by_line.covers(ours.model_copy(update={"direction": "outgoing", "phone_number_id": "PNother"}))
 
 
 def test_ordinary_texts_are_not_probes() -> None:
@@ -280,8 +295,6 @@ def test_ordinary_texts_are_not_probes() -> None:
     assert probe_nonce("") is None
     assert probe_nonce("[openphone-pipelines health probe ]") is None
     assert probe_nonce("see you at 3pm") is None
-    message = Message.model_validate(V4_RECEIVED["data"]["object"])
-    assert not is_probe_message(message)
 
 
 @pytest.mark.parametrize("nonce", ["", "has space", "brack]et", "x" * 65])

@@ -14,6 +14,8 @@ from openphone_pipelines.store import health_checks
 from tests.receiver.conftest import count
 from tests.support.events import (
     GENERATIONS,
+    OUR_NUMBER,
+    THEIR_NUMBER,
     delivery,
     event_id,
     later,
@@ -181,7 +183,8 @@ def test_probe_marks_health_check_and_is_not_a_message(client: FlaskClient, db: 
                                                        secret: str, by: str) -> None:
     nonce = "n0nce" + by
     with db.begin() as conn:
-        probe = health_checks.create_probe(conn, nonce=nonce, from_line="PNprobe", to_number="+15550003000")
+        # The probe line pair: the event factory's sender texts our number.
+        probe = health_checks.create_probe(conn, nonce=nonce, from_line=THEIR_NUMBER, to_number=OUR_NUMBER)
     if by == "nonce":
         ev_id, msg_id, body = probe_event("v4", nonce)
     else:
@@ -203,7 +206,7 @@ def test_healthz_and_metrics(client: FlaskClient, secret: str) -> None:
     text_out = client.get("/metrics").get_data(as_text=True)
     assert 'openphone_receiver_deliveries_total{outcome="stored"} 2.0' in text_out
     assert 'openphone_receiver_deliveries_total{outcome="bad_signature"} 1.0' in text_out
-    assert 'openphone_receiver_signature_failures_total{reason="mismatch"} 1.0' in text_out
+    assert 'openphone_receiver_signature_failures_total{reason="stale"} 1.0' in text_out  # refused before any HMAC
     assert 'openphone_receiver_processing_failures_total{error_class="permanent"} 1.0' in text_out
     assert 'openphone_receiver_retry_queue_depth{status="dead"} 1.0' in text_out
     assert 'openphone_receiver_request_duration_seconds_bucket{endpoint="webhook"' in text_out

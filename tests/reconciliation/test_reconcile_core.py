@@ -81,12 +81,13 @@ def test_repairs_stale_status_keeps_webhook_rows_and_counts_only_misses(
 def test_probe_messages_are_never_written_nor_counted(sandbox: SandboxHandle, fast_client: OpenPhoneClient,
                                                        db: Engine) -> None:
     # A probe sent the real way (POST /v1/messages from the probe line), plus its id in the history table.
+    nonce = new_probe_nonce()
     sent = fast_client.send_message(from_=sandbox.probe_line.id, to=[sandbox.main_line.number],
-                                    content=probe_text(new_probe_nonce()))
+                                    content=probe_text(nonce))
     with db.begin() as conn:
         conn.execute(text("INSERT INTO webhook_health_checks (nonce, from_line, to_number, sent_message_id, status)"
-                          " VALUES ('n1', :line, :to, :id, 'sent')"),
-                     {"line": sandbox.probe_line.id, "to": sandbox.main_line.number, "id": sent.id})
+                          " VALUES (:nonce, :line, :to, :id, 'sent')"),
+                     {"nonce": nonce, "line": sandbox.probe_line.id, "to": sandbox.main_line.number, "id": sent.id})
     sandbox.settle()  # delivered, and the main line receives the probe text as an incoming message
     day = sent.created_at.astimezone(UTC).date().isoformat()
     start, end = day_window(day)

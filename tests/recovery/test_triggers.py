@@ -50,6 +50,29 @@ def test_sensor_runs_only_when_due_with_a_stable_run_key(db, app_db_url):
         assert _tick_sensor(instance, app_db_url).run_requests[0].run_key != first.run_requests[0].run_key
 
 
+def test_sensor_starts_a_sweep_for_orphans_and_expired_claims(db, app_db_url):
+    """Work the 5-minute schedule used to be the only one to notice: an event a receiver stored and
+    never processed, and a row a crashed sweep left in `processing` past its lease."""
+    with dg.instance_for_test() as instance:
+        orphan = store_event(db, 3)
+        assert _tick_sensor(instance, app_db_url).run_requests == []  # fresh: its receiver may be working on it
+        with db.begin() as conn:
+            conn.execute(text("UPDATE webhook_events SET received_at = now() - interval '90 seconds'"
+                              " WHERE id = :id"), {"id": orphan})
+        orphan_tick = _tick_sensor(instance, app_db_url)
+        assert len(orphan_tick.run_requests) == 1
+
+        stuck = store_event(db, 4)
+        with db.begin() as conn:
+            conn.execute(text("UPDATE webhook_events SET processing_status = 'failed'"))
+            retry_queue.enqueue_failure(conn, stuck, error_class="transient", error="boom")
+            conn.execute(text("UPDATE failed_webhook_queue SET status = 'processing',"
+                              " claimed_at = now() - interval '11 minutes'"))
+        claim_tick = _tick_sensor(instance, app_db_url)
+        assert len(claim_tick.run_requests) == 1
+        assert claim_tick.run_requests[0].run_key != orphan_tick.run_requests[0].run_key
+
+
 def test_schedule_skips_when_idle_and_adopts_orphans(db, app_db_url):
     with dg.instance_for_test() as instance:
         idle = _tick_schedule(instance, app_db_url)

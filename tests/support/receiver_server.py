@@ -1,4 +1,4 @@
-"""Run the real receiver (`openphone-receiver`, i.e. gunicorn) as a subprocess for end-to-end tests.
+"""Run the real receiver (`openphone-receiver`: granian serving the Flask app) as a subprocess for end-to-end tests.
 
     with running_receiver(app_db_url, [secret]) as rx:
         httpx.post(rx.webhook_url, ...)
@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _children(pid: int) -> list[int]:
-    """Live child pids of `pid` (Linux /proc), i.e. gunicorn's workers."""
+    """Live child pids of `pid` (Linux /proc), i.e. the server's workers."""
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
